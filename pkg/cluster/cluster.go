@@ -1,0 +1,175 @@
+package cluster
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/pixiu-llm/gateway/pkg/model"
+)
+
+// Cluster is an immutable snapshot of one cluster. Writers publish new snapshots; readers never lock.
+type Cluster struct {
+	Name     string
+	LbPolicy string
+	// Members are in cluster order: static endpoints in file order, then registry endpoints in
+	// the order they were added.
+	Members []*Member
+	pick    pickFunc
+	// cursor is shared by every snapshot of the same cluster so round robin survives updates.
+	cursor *atomic.Uint64
+}
+
+type pickFunc func(c *Cluster, now time.Time) *Member
+
+var balancers = map[string]pickFunc{
+	strings.ToLower(model.LoadBalancerRoundRobin):   pickRoundRobin,
+	strings.ToLower(model.LoadBalancerRand):         pickRand,
+	strings.ToLower(model.LoadBalancerWeightRandom): pickWeightRandom,
+}
+
+// ValidLbPolicy returns the canonical name of a load-balancing policy, or an error listing the known ones.
+func ValidLbPolicy(name string) (string, error) {
+	if name == "" {
+		return model.LoadBalancerRoundRobin, nil
+	}
+	for _, known := range []string{model.LoadBalancerRoundRobin, model.LoadBalancerRand, model.LoadBalancerWeightRandom} {
+		if strings.EqualFold(name, known) {
+			return known, nil
+		}
+	}
+	return "", fmt.Errorf("unknown lb_policy %q (known: %s, %s, %s)", name,
+		model.LoadBalancerRoundRobin, model.LoadBalancerRand, model.LoadBalancerWeightRandom)
+}
+
+// New builds a cluster snapshot from members in cluster order. lbPolicy must have passed
+// ValidLbPolicy; cursor may be nil for a new cluster. The members slice is owned by the snapshot.
+func New(name, lbPolicy string, members []*Member, cursor *atomic.Uint64) *Cluster {
+	pick, ok := balancers[strings.ToLower(lbPolicy)]
+	if !ok {
+		pick = pickRoundRobin
+		lbPolicy = model.LoadBalancerRoundRobin
+	}
+	if cursor == nil {
+		cursor = new(atomic.Uint64)
+	}
+	for i, m := range members {
+		if m.Index != i {
+			// Published members are immutable: re-index a copy.
+			cp := *m
+			cp.Index = i
+			members[i] = &cp
+		}
+	}
+	return &Cluster{Name: name, LbPolicy: lbPolicy, Members: members, pick: pick, cursor: cursor}
+}
+
+// Cursor is the round-robin cursor to hand to the next snapshot of this cluster.
+func (c *Cluster) Cursor() *atomic.Uint64 { return c.cursor }
+
+// Pick chooses the first member for a request by the cluster's policy among members that are not
+// cooling down. When every member is cooling down it picks among all of them rather than fail.
+// It returns nil only for an empty cluster.
+func (c *Cluster) Pick(now time.Time) *Member {
+	if len(c.Members) == 0 {
+		return nil
+	}
+	return c.pick(c, now)
+}
+
+// Member returns the member with the given endpoint id, or nil.
+func (c *Cluster) Member(id string) *Member {
+	for _, m := range c.Members {
+		if m.Endpoint.ID == id {
+			return m
+		}
+	}
+	return nil
+}
+
+// After returns the members to fall back to after m, in cluster order, wrapping around and
+// excluding m. Members that are not cooling down come first.
+func (c *Cluster) After(m *Member, now time.Time) []*Member {
+	n := len(c.Members)
+	out := make([]*Member, 0, n)
+	var cooling []*Member
+	for i := 1; i < n; i++ {
+		next := c.Members[(m.Index+i)%n]
+		if next.Health.CoolingDown(now) {
+			cooling = append(cooling, next)
+			continue
+		}
+		out = append(out, next)
+	}
+	return append(out, cooling...)
+}
+
+func pickRoundRobin(c *Cluster, now time.Time) *Member {
+	m := c.Members[(c.cursor.Add(1)-1)%uint64(len(c.Members))]
+	if !m.Health.CoolingDown(now) {
+		return m
+	}
+	return randomAvailable(c, now, m)
+}
+
+func pickRand(c *Cluster, now time.Time) *Member {
+	m := c.Members[rand.IntN(len(c.Members))]
+	if !m.Health.CoolingDown(now) {
+		return m
+	}
+	return randomAvailable(c, now, m)
+}
+
+// randomAvailable picks uniformly among members that are not cooling down, so that a cooling
+// member's share spreads evenly instead of landing on its neighbour; or returns otherwise when
+// every member cools down.
+func randomAvailable(c *Cluster, now time.Time, otherwise *Member) *Member {
+	available := 0
+	for _, m := range c.Members {
+		if !m.Health.CoolingDown(now) {
+			available++
+		}
+	}
+	if available == 0 {
+		return otherwise
+	}
+	k := rand.IntN(available)
+	for _, m := range c.Members {
+		if !m.Health.CoolingDown(now) {
+			if k == 0 {
+				return m
+			}
+			k--
+		}
+	}
+	return otherwise
+}
+
+func pickWeightRandom(c *Cluster, now time.Time) *Member {
+	total := 0.0
+	for _, m := range c.Members {
+		if !m.Health.CoolingDown(now) {
+			total += m.Weight()
+		}
+	}
+	everyone := total == 0
+	if everyone {
+		for _, m := range c.Members {
+			total += m.Weight()
+		}
+	}
+	r := rand.Float64() * total
+	var last *Member
+	for _, m := range c.Members {
+		if !everyone && m.Health.CoolingDown(now) {
+			continue
+		}
+		last = m
+		if r -= m.Weight(); r < 0 {
+			return m
+		}
+	}
+	return last
+}

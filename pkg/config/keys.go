@@ -1,0 +1,105 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/creasty/defaults"
+	"gopkg.in/yaml.v3"
+)
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+// unknownKeys reports mapping keys that have no field in t. Free-form maps (plugin configs,
+// metadata) are not checked here; plugins check their own config with Decode.
+func unknownKeys(n *yaml.Node, t reflect.Type, path string) []Warning {
+	if n.Kind == yaml.DocumentNode {
+		if len(n.Content) == 0 {
+			return nil
+		}
+		n = n.Content[0]
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var warnings []Warning
+	switch {
+	case t.Kind() == reflect.Struct && t != durationType && n.Kind == yaml.MappingNode:
+		fields := yamlFields(t)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i].Value
+			p := joinKey(path, key)
+			f, ok := fields[key]
+			if !ok {
+				warnings = append(warnings, Warning{Line: n.Content[i].Line, Path: p, Msg: "unknown key, ignored"})
+				continue
+			}
+			warnings = append(warnings, unknownKeys(n.Content[i+1], f, p)...)
+		}
+	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		for i, c := range n.Content {
+			warnings = append(warnings, unknownKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i))...)
+		}
+	}
+	return warnings
+}
+
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	fields := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("yaml")
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" {
+			continue
+		}
+		if strings.Contains(opts, "inline") {
+			for k, v := range yamlFields(f.Type) {
+				fields[k] = v
+			}
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		fields[name] = f.Type
+	}
+	return fields
+}
+
+// Decode decodes a plugin's free-form config (a map from pixiu.yaml) into target, applies its
+// `default` tags, and returns warnings for keys target does not know. Errors and warnings name
+// keys relative to path.
+func Decode(raw map[string]any, target any, path string) ([]Warning, error) {
+	var buf bytes.Buffer
+	if raw != nil {
+		enc := yaml.NewEncoder(&buf)
+		if err := enc.Encode(raw); err != nil {
+			return nil, &FieldError{Path: path, Err: fmt.Errorf("re-encoding config: %w", err)}
+		}
+	}
+	var warnings []Warning
+	if buf.Len() > 0 {
+		var n yaml.Node
+		if err := yaml.Unmarshal(buf.Bytes(), &n); err != nil {
+			return nil, &FieldError{Path: path, Err: err}
+		}
+		if err := n.Decode(target); err != nil {
+			return nil, &FieldError{Path: path, Err: cleanYAMLError(err)}
+		}
+		for _, w := range unknownKeys(&n, reflect.TypeOf(target), path) {
+			w.Line = 0 // lines of the re-encoded text mean nothing to the user
+			warnings = append(warnings, w)
+		}
+	}
+	if err := defaults.Set(target); err != nil {
+		return warnings, &FieldError{Path: path, Err: fmt.Errorf("applying defaults: %w", err)}
+	}
+	return warnings, nil
+}

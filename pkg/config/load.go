@@ -1,0 +1,325 @@
+// Package config loads pixiu.yaml: environment expansion, decoding with line numbers, defaults,
+// unknown-key warnings and validation.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/creasty/defaults"
+	"gopkg.in/yaml.v3"
+
+	"github.com/pixiu-llm/gateway/pkg/model"
+)
+
+// EnvConfigFile is the environment variable that names the config file when -c is not given.
+const EnvConfigFile = "DUBBOGO_PIXIU_CONFIG"
+
+// Warning is a problem in the file that does not stop the gateway, such as an unknown key.
+type Warning struct {
+	Line int
+	Path string
+	Msg  string
+}
+
+func (w Warning) String() string {
+	if w.Line > 0 {
+		return fmt.Sprintf("line %d: %s: %s", w.Line, w.Path, w.Msg)
+	}
+	return fmt.Sprintf("%s: %s", w.Path, w.Msg)
+}
+
+// Error is a config error located in a file.
+type Error struct {
+	File string
+	Line int
+	Path string
+	Err  error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	if e.Path != "" {
+		fmt.Fprintf(&b, ": %s", e.Path)
+	}
+	fmt.Fprintf(&b, ": %v", e.Err)
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Document is a loaded config file: the model and the parsed yaml it came from, kept to locate
+// keys by path in later errors (plugin configs are decoded after loading).
+type Document struct {
+	File      string
+	Bootstrap *model.Bootstrap
+	Warnings  []Warning
+	root      *yaml.Node
+}
+
+// LoadFile reads, expands, decodes, defaults and validates a pixiu.yaml.
+func LoadFile(path string) (*Document, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{File: path, Err: err}
+	}
+	return Load(path, data)
+}
+
+// Load is LoadFile for bytes already read; name is used in messages.
+func Load(name string, data []byte) (*Document, error) {
+	doc := &Document{File: name, Bootstrap: &model.Bootstrap{}}
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &Error{File: name, Err: errors.New("file is empty")}
+		}
+		return nil, &Error{File: name, Line: yamlErrorLine(err), Err: fmt.Errorf("invalid yaml: %w", err)}
+	}
+	doc.root = &root
+	doc.Warnings = append(doc.Warnings, expandEnv(&root, "")...)
+	if err := normalizeEndpointIDs(&root); err != nil {
+		return nil, doc.locate(err)
+	}
+	if err := root.Decode(doc.Bootstrap); err != nil {
+		return nil, &Error{File: name, Line: yamlErrorLine(err), Err: cleanYAMLError(err)}
+	}
+	doc.Warnings = append(doc.Warnings, unknownKeys(&root, reflect.TypeOf(model.Bootstrap{}), "")...)
+	if err := defaults.Set(doc.Bootstrap); err != nil {
+		return nil, &Error{File: name, Err: fmt.Errorf("applying defaults: %w", err)}
+	}
+	warnings, err := Validate(doc.Bootstrap)
+	for _, w := range warnings {
+		w.Line = doc.Line(w.Path)
+		doc.Warnings = append(doc.Warnings, w)
+	}
+	if err != nil {
+		return nil, doc.locate(err)
+	}
+	return doc, nil
+}
+
+// Errorf returns an error located at the key path in this document.
+func (d *Document) Errorf(path string, format string, args ...any) error {
+	return &Error{File: d.File, Line: d.Line(path), Path: path, Err: fmt.Errorf(format, args...)}
+}
+
+// Locate turns a *FieldError into an *Error that carries the file and line; other errors get the file.
+func (d *Document) locate(err error) error {
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		return &Error{File: d.File, Line: d.Line(fe.Path), Path: fe.Path, Err: fe.Err}
+	}
+	return &Error{File: d.File, Err: err}
+}
+
+// Line returns the line of the key at path (e.g. "static_resources.clusters[0].lb_policy"), or 0.
+func (d *Document) Line(path string) int {
+	if d == nil || d.root == nil {
+		return 0
+	}
+	n := d.root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := 0
+	for _, part := range splitPath(path) {
+		switch {
+		case part.index >= 0:
+			if n.Kind != yaml.SequenceNode || part.index >= len(n.Content) {
+				return line
+			}
+			n = n.Content[part.index]
+			line = n.Line
+		default:
+			if n.Kind != yaml.MappingNode {
+				return line
+			}
+			found := false
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == part.key {
+					line = n.Content[i].Line
+					n = n.Content[i+1]
+					found = true
+					break
+				}
+			}
+			if !found {
+				return line
+			}
+		}
+	}
+	return line
+}
+
+type pathPart struct {
+	key   string
+	index int
+}
+
+func splitPath(path string) []pathPart {
+	var parts []pathPart
+	for _, seg := range strings.Split(path, ".") {
+		if seg == "" {
+			continue
+		}
+		for seg != "" {
+			open := strings.IndexByte(seg, '[')
+			if open < 0 {
+				parts = append(parts, pathPart{key: seg, index: -1})
+				break
+			}
+			if open > 0 {
+				parts = append(parts, pathPart{key: seg[:open], index: -1})
+			}
+			end := strings.IndexByte(seg, ']')
+			if end < open {
+				break
+			}
+			i, err := strconv.Atoi(seg[open+1 : end])
+			if err != nil {
+				break
+			}
+			parts = append(parts, pathPart{index: i})
+			seg = seg[end+1:]
+		}
+	}
+	return parts
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// expandEnv replaces ${VAR} and ${VAR:-default} in scalar values (never in keys). An unset
+// variable without a default expands to "" with a warning, so a missing secret is visible.
+func expandEnv(n *yaml.Node, path string) []Warning {
+	var warnings []Warning
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			warnings = append(warnings, expandEnv(c, path)...)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			warnings = append(warnings, expandEnv(n.Content[i+1], joinKey(path, n.Content[i].Value))...)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			warnings = append(warnings, expandEnv(c, fmt.Sprintf("%s[%d]", path, i))...)
+		}
+	case yaml.ScalarNode:
+		if !strings.Contains(n.Value, "${") {
+			return nil
+		}
+		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(ref string) string {
+			m := envRef.FindStringSubmatch(ref)
+			if v, ok := os.LookupEnv(m[1]); ok {
+				return v
+			}
+			if m[2] != "" {
+				return m[3]
+			}
+			warnings = append(warnings, Warning{Line: n.Line, Path: path,
+				Msg: fmt.Sprintf("environment variable %s is not set; using an empty value", m[1])})
+			return ""
+		})
+		// A plain value is resolved again (a port from ${PORT} is an int); a quoted or empty one
+		// stays a string.
+		if n.Style == 0 && n.Value != "" {
+			n.Tag = ""
+		} else {
+			n.Tag = "!!str"
+		}
+	}
+	return warnings
+}
+
+// normalizeEndpointIDs accepts upstream Pixiu's `ID` key for endpoints by renaming it to `id`.
+func normalizeEndpointIDs(root *yaml.Node) error {
+	clusters := lookup(root, "static_resources", "clusters")
+	if clusters == nil || clusters.Kind != yaml.SequenceNode {
+		return nil
+	}
+	for ci, c := range clusters.Content {
+		eps := lookup(c, "endpoints")
+		if eps == nil || eps.Kind != yaml.SequenceNode {
+			continue
+		}
+		for ei, ep := range eps.Content {
+			if ep.Kind != yaml.MappingNode {
+				continue
+			}
+			var lower, upper *yaml.Node
+			for i := 0; i+1 < len(ep.Content); i += 2 {
+				switch ep.Content[i].Value {
+				case "id":
+					lower = ep.Content[i]
+				case "ID":
+					upper = ep.Content[i]
+				}
+			}
+			if upper == nil {
+				continue
+			}
+			if lower != nil {
+				return &FieldError{Path: fmt.Sprintf("static_resources.clusters[%d].endpoints[%d].ID", ci, ei),
+					Err: errors.New("both `id` and `ID` are set; use one")}
+			}
+			upper.Value = "id"
+		}
+	}
+	return nil
+}
+
+func lookup(n *yaml.Node, keys ...string) *yaml.Node {
+	if n != nil && n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	for _, k := range keys {
+		if n == nil || n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == k {
+				next = n.Content[i+1]
+			}
+		}
+		n = next
+	}
+	return n
+}
+
+func joinKey(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+)`)
+
+func yamlErrorLine(err error) int {
+	m := yamlLine.FindStringSubmatch(err.Error())
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+func cleanYAMLError(err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n")
+	return errors.New(strings.TrimSpace(msg))
+}

@@ -1,0 +1,189 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/pixiu-llm/gateway/pkg/cluster"
+	"github.com/pixiu-llm/gateway/pkg/cluster/retry"
+	"github.com/pixiu-llm/gateway/pkg/model"
+)
+
+// FieldError is an error about the key at Path (e.g. "static_resources.clusters[0].lb_policy").
+type FieldError struct {
+	Path string
+	Err  error
+}
+
+func (e *FieldError) Error() string { return e.Path + ": " + e.Err.Error() }
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
+func fieldErr(path, format string, args ...any) error {
+	return &FieldError{Path: path, Err: fmt.Errorf(format, args...)}
+}
+
+// NetworkFilterHTTPConnectionManager is the one network filter the gateway serves HTTP with.
+const NetworkFilterHTTPConnectionManager = "dgp.filter.httpconnectionmanager"
+
+// Validate checks what can be checked without plugins: listeners, clusters, endpoints, routes.
+// Plugin configs (http filters, adapters) are validated when the plugins are applied.
+func Validate(b *model.Bootstrap) ([]Warning, error) {
+	var warnings []Warning
+	sr := &b.StaticResources
+
+	clusterNames := map[string]bool{}
+	for i, c := range sr.Clusters {
+		p := fmt.Sprintf("static_resources.clusters[%d]", i)
+		if c == nil {
+			return nil, fieldErr(p, "empty cluster")
+		}
+		if c.Name == "" {
+			return nil, fieldErr(p+".name", "cluster name is required")
+		}
+		if clusterNames[c.Name] {
+			return nil, fieldErr(p+".name", "duplicate cluster name %q", c.Name)
+		}
+		clusterNames[c.Name] = true
+		lb, err := cluster.ValidLbPolicy(c.LbStr)
+		if err != nil {
+			return nil, &FieldError{Path: p + ".lb_policy", Err: err}
+		}
+		c.LbStr = lb
+		ids := map[string]bool{}
+		for j, ep := range c.Endpoints {
+			ep2 := fmt.Sprintf("%s.endpoints[%d]", p, j)
+			if ep == nil {
+				return nil, fieldErr(ep2, "empty endpoint")
+			}
+			if ep.ID == "" {
+				return nil, fieldErr(ep2+".id", "endpoint id is required (cluster %q)", c.Name)
+			}
+			if ids[ep.ID] {
+				return nil, fieldErr(ep2+".id", "duplicate endpoint id %q in cluster %q", ep.ID, c.Name)
+			}
+			ids[ep.ID] = true
+			if err := validateEndpoint(ep); err != nil {
+				var fe *FieldError
+				if errors.As(err, &fe) {
+					return nil, fieldErr(ep2+"."+fe.Path, "%v (cluster %q, endpoint %q)", fe.Err, c.Name, ep.ID)
+				}
+				return nil, fieldErr(ep2, "%v", err)
+			}
+		}
+	}
+
+	adapters := 0
+	for i, a := range sr.Adapters {
+		p := fmt.Sprintf("static_resources.adapters[%d]", i)
+		if a == nil || a.Name == "" {
+			return nil, fieldErr(p+".name", "adapter name is required")
+		}
+		if !a.Disabled {
+			adapters++
+		}
+	}
+
+	listenerNames := map[string]bool{}
+	for i, l := range sr.Listeners {
+		p := fmt.Sprintf("static_resources.listeners[%d]", i)
+		if l == nil {
+			return nil, fieldErr(p, "empty listener")
+		}
+		if l.Name != "" && listenerNames[l.Name] {
+			return nil, fieldErr(p+".name", "duplicate listener name %q", l.Name)
+		}
+		listenerNames[l.Name] = true
+		if !strings.EqualFold(l.ProtocolType, model.ProtocolTypeHTTP) {
+			return nil, fieldErr(p+".protocol_type", "unsupported protocol_type %q (supported: HTTP)", l.ProtocolType)
+		}
+		sa := l.Address.SocketAddress
+		if sa.Port < 0 || sa.Port > 65535 {
+			return nil, fieldErr(p+".address.socket_address.port", "port %d out of range 0..65535", sa.Port)
+		}
+		if sa.Address != "" && net.ParseIP(sa.Address) == nil && sa.Address != "localhost" {
+			return nil, fieldErr(p+".address.socket_address.address", "%q is not an IP address", sa.Address)
+		}
+		if len(l.FilterChain.Filters) == 0 {
+			return nil, fieldErr(p+".filter_chains.filters", "listener %q has no filters", l.Name)
+		}
+		for j, f := range l.FilterChain.Filters {
+			fp := fmt.Sprintf("%s.filter_chains.filters[%d]", p, j)
+			if f.Name != NetworkFilterHTTPConnectionManager {
+				return nil, fieldErr(fp+".name", "unknown network filter %q (supported: %s)", f.Name, NetworkFilterHTTPConnectionManager)
+			}
+			var hcm model.HTTPConnectionManagerConfig
+			w, err := Decode(f.Config, &hcm, fp+".config")
+			warnings = append(warnings, w...)
+			if err != nil {
+				return warnings, err
+			}
+			for k, r := range hcm.RouteConfig.Routes {
+				rp := fmt.Sprintf("%s.config.route_config.routes[%d]", fp, k)
+				if r == nil {
+					return warnings, fieldErr(rp, "empty route")
+				}
+				if r.Match.Prefix == "" && r.Match.Path == "" {
+					return warnings, fieldErr(rp+".match", "route needs match.prefix or match.path")
+				}
+				if r.Route.Cluster == "" {
+					return warnings, fieldErr(rp+".route.cluster", "route has no cluster")
+				}
+				if !clusterNames[r.Route.Cluster] {
+					if adapters == 0 {
+						return warnings, fieldErr(rp+".route.cluster", "cluster %q is not defined in static_resources.clusters and no adapter is configured to provide it", r.Route.Cluster)
+					}
+					warnings = append(warnings, Warning{Path: rp + ".route.cluster",
+						Msg: fmt.Sprintf("cluster %q is not defined statically; requests get %d until an adapter provides it",
+							r.Route.Cluster, orDefault(r.Route.ClusterNotFoundResponseCode, 503))})
+				}
+				if c := r.Route.ClusterNotFoundResponseCode; c != 0 && (c < 400 || c > 599) {
+					return warnings, fieldErr(rp+".route.cluster_not_found_response_code", "%d is not an HTTP error status (400..599)", c)
+				}
+			}
+		}
+	}
+	if sd := sr.ShutdownConfig; sd != nil && sd.Timeout < 0 {
+		return warnings, fieldErr("static_resources.shutdown_config.timeout", "negative timeout %s", sd.Timeout)
+	}
+	if b.Metric.Enable && (b.Metric.PrometheusPort <= 0 || b.Metric.PrometheusPort > 65535) {
+		return warnings, fieldErr("metric.prometheus_port", "port %d out of range 1..65535", b.Metric.PrometheusPort)
+	}
+	return warnings, nil
+}
+
+func validateEndpoint(ep *model.Endpoint) error {
+	sa := ep.Address
+	if len(sa.Domains) == 0 && sa.Address == "" {
+		return fieldErr("socket_address", "endpoint needs socket_address.domains or socket_address.address")
+	}
+	for i, d := range sa.Domains {
+		if strings.TrimSpace(d) == "" {
+			return fieldErr(fmt.Sprintf("socket_address.domains[%d]", i), "empty domain")
+		}
+	}
+	if sa.Port < 0 || sa.Port > 65535 {
+		return fieldErr("socket_address.port", "port %d out of range 0..65535", sa.Port)
+	}
+	if m := ep.LLMMeta; m != nil {
+		if m.HealthCheckInterval < 0 {
+			return fieldErr("llm_meta.health_check_interval", "negative interval %d", m.HealthCheckInterval)
+		}
+		if _, err := retry.New(m.RetryPolicy.Name, m.RetryPolicy.Config); err != nil {
+			return &FieldError{Path: "llm_meta.retry_policy", Err: err}
+		}
+	}
+	if ep.Weight < 0 {
+		return fieldErr("weight", "negative weight %v", ep.Weight)
+	}
+	return nil
+}
+
+func orDefault(v, d int) int {
+	if v == 0 {
+		return d
+	}
+	return v
+}

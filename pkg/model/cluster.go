@@ -1,0 +1,104 @@
+package model
+
+import (
+	"strings"
+)
+
+// Load balancing policies, as named in pixiu.yaml.
+const (
+	LoadBalancerRoundRobin   = "RoundRobin"
+	LoadBalancerRand         = "Rand"
+	LoadBalancerWeightRandom = "WeightRandom"
+)
+
+// ClusterConfig is a named pool of upstream endpoints.
+type ClusterConfig struct {
+	Name      string      `yaml:"name" json:"name"`
+	TypeStr   string      `yaml:"type" json:"type"`
+	LbStr     string      `yaml:"lb_policy" json:"lb_policy" default:"RoundRobin"`
+	Endpoints []*Endpoint `yaml:"endpoints" json:"endpoints"`
+}
+
+// Endpoint is one upstream of a cluster.
+type Endpoint struct {
+	// ID is unique inside its cluster. pixiu.yaml may spell the key `id` or, as upstream Pixiu does, `ID`.
+	ID       string            `yaml:"id" json:"id"`
+	Name     string            `yaml:"name" json:"name"`
+	Address  SocketAddress     `yaml:"socket_address" json:"socket_address"`
+	Metadata map[string]string `yaml:"meta" json:"meta,omitempty"`
+	LLMMeta  *LLMMeta          `yaml:"llm_meta" json:"llm_meta,omitempty"`
+	// Weight is used by WeightRandom; zero counts as 1 for static endpoints.
+	Weight float64 `yaml:"weight" json:"weight,omitempty"`
+}
+
+// LLMMeta are the LLM proxy settings of an endpoint.
+type LLMMeta struct {
+	RetryPolicy RetryPolicy `yaml:"retry_policy" json:"retry_policy"`
+	Fallback    bool        `yaml:"fallback" json:"fallback"`
+	APIKey      string      `yaml:"api_key" json:"-"`
+	// APIKeys are rotated per request when several are set; APIKey, if set, is the first of them.
+	APIKeys []string `yaml:"api_keys" json:"-"`
+	// HealthCheckInterval is how long, in milliseconds, an endpoint is skipped after it exhausted
+	// its retries; 0 disables the cooldown.
+	HealthCheckInterval int64 `yaml:"health_check_interval" json:"health_check_interval"`
+}
+
+// RetryPolicy names a retry policy and holds its raw config.
+type RetryPolicy struct {
+	Name   string         `yaml:"name" json:"name"`
+	Config map[string]any `yaml:"config" json:"config,omitempty"`
+}
+
+// Keys returns the API keys of the endpoint in rotation order, without duplicates.
+func (m *LLMMeta) Keys() []string {
+	if m == nil {
+		return nil
+	}
+	keys := make([]string, 0, 1+len(m.APIKeys))
+	seen := make(map[string]bool, cap(keys))
+	for _, k := range append([]string{m.APIKey}, m.APIKeys...) {
+		k = strings.TrimSpace(k)
+		if k == "" || seen[k] {
+			continue
+		}
+		seen[k] = true
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// Clone returns a deep copy of the endpoint.
+func (e *Endpoint) Clone() *Endpoint {
+	if e == nil {
+		return nil
+	}
+	c := *e
+	c.Address.Domains = append([]string(nil), e.Address.Domains...)
+	if e.Metadata != nil {
+		c.Metadata = make(map[string]string, len(e.Metadata))
+		for k, v := range e.Metadata {
+			c.Metadata[k] = v
+		}
+	}
+	if e.LLMMeta != nil {
+		m := *e.LLMMeta
+		m.APIKeys = append([]string(nil), e.LLMMeta.APIKeys...)
+		m.RetryPolicy.Config = cloneMap(e.LLMMeta.RetryPolicy.Config)
+		c.LLMMeta = &m
+	}
+	return &c
+}
+
+func cloneMap(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]any, len(m))
+	for k, v := range m {
+		if inner, ok := v.(map[string]any); ok {
+			v = cloneMap(inner)
+		}
+		c[k] = v
+	}
+	return c
+}

@@ -1,0 +1,93 @@
+package model
+
+import "time"
+
+// ProtocolTypeHTTP is the only listener protocol the gateway serves.
+const ProtocolTypeHTTP = "HTTP"
+
+// Listener is a network listener with its filter chain.
+type Listener struct {
+	Name         string             `yaml:"name" json:"name"`
+	ProtocolType string             `yaml:"protocol_type" json:"protocol_type" default:"HTTP"`
+	Address      Address            `yaml:"address" json:"address"`
+	FilterChain  FilterChain        `yaml:"filter_chains" json:"filter_chains"`
+	Config       HTTPListenerConfig `yaml:"config" json:"config"`
+}
+
+// Address wraps a socket address, as in Pixiu.
+type Address struct {
+	SocketAddress SocketAddress `yaml:"socket_address" json:"socket_address"`
+}
+
+// SocketAddress is a host and port, or a list of domains for upstream endpoints.
+type SocketAddress struct {
+	Address string   `yaml:"address" json:"address"`
+	Port    int      `yaml:"port" json:"port"`
+	Domains []string `yaml:"domains" json:"domains"`
+}
+
+// HTTPListenerConfig holds the HTTP server timeouts of a listener.
+type HTTPListenerConfig struct {
+	IdleTimeout  time.Duration `yaml:"idle_timeout" json:"idle_timeout" default:"60s"`
+	ReadTimeout  time.Duration `yaml:"read_timeout" json:"read_timeout" default:"60s"`
+	WriteTimeout time.Duration `yaml:"write_timeout" json:"write_timeout" default:"60s"`
+	// ReadHeaderTimeout defaults to ReadTimeout when zero.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout" json:"read_header_timeout"`
+	MaxHeaderBytes    int           `yaml:"max_header_bytes" json:"max_header_bytes"`
+}
+
+// FilterChain is the list of network filters of a listener.
+type FilterChain struct {
+	Filters []NetworkFilter `yaml:"filters" json:"filters"`
+}
+
+// NetworkFilter is a network filter; the gateway knows dgp.filter.httpconnectionmanager.
+type NetworkFilter struct {
+	Name   string         `yaml:"name" json:"name"`
+	Config map[string]any `yaml:"config" json:"config"`
+}
+
+// HTTPConnectionManagerConfig is the config of dgp.filter.httpconnectionmanager.
+type HTTPConnectionManagerConfig struct {
+	RouteConfig RouteConfiguration `yaml:"route_config" json:"route_config"`
+	HTTPFilters []*HTTPFilter      `yaml:"http_filters" json:"http_filters"`
+}
+
+// HTTPFilter is one HTTP filter of the chain, such as dgp.filter.llm.proxy.
+type HTTPFilter struct {
+	Name   string         `yaml:"name" json:"name"`
+	Config map[string]any `yaml:"config" json:"config"`
+}
+
+// RouteConfiguration is the ordered list of routes; the first match wins.
+type RouteConfiguration struct {
+	Routes []*Router `yaml:"routes" json:"routes"`
+}
+
+// Router is one route.
+type Router struct {
+	ID    string      `yaml:"id" json:"id"`
+	Match RouterMatch `yaml:"match" json:"match"`
+	Route RouteAction `yaml:"route" json:"route"`
+}
+
+// RouterMatch selects requests. Every set condition must hold.
+type RouterMatch struct {
+	Prefix  string          `yaml:"prefix" json:"prefix"`
+	Path    string          `yaml:"path" json:"path"`
+	Methods []string        `yaml:"methods" json:"methods"`
+	Headers []HeaderMatcher `yaml:"headers" json:"headers"`
+}
+
+// HeaderMatcher matches a request header against values, or a regular expression when Regex is set.
+type HeaderMatcher struct {
+	Name   string   `yaml:"name" json:"name"`
+	Values []string `yaml:"values" json:"values"`
+	Regex  bool     `yaml:"regex" json:"regex"`
+}
+
+// RouteAction names the cluster a matched request goes to.
+type RouteAction struct {
+	Cluster                     string `yaml:"cluster" json:"cluster"`
+	ClusterNotFoundResponseCode int    `yaml:"cluster_not_found_response_code" json:"cluster_not_found_response_code" default:"503"`
+}

@@ -1,0 +1,7 @@
+// Package pluginregistry links every built-in plugin into the binary. Plugins register themselves
+// from init functions; importing this package for its side effects makes them available.
+package pluginregistry
+
+import (
+	_ "github.com/pixiu-llm/gateway/pkg/cluster/retry/noretry"
+)

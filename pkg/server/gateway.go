@@ -1,0 +1,155 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/pixiu-llm/gateway/pkg/common/extension/filter"
+	"github.com/pixiu-llm/gateway/pkg/config"
+	"github.com/pixiu-llm/gateway/pkg/metrics"
+	"github.com/pixiu-llm/gateway/pkg/model"
+)
+
+// Gateway is one running gateway: clusters, adapters and listeners built from a config document.
+type Gateway struct {
+	Doc      *config.Document
+	Clusters *ClusterManager
+	Adapters *AdapterManager
+	Metrics  *metrics.Metrics
+	Logger   *slog.Logger
+
+	listeners []*listener
+	shutdown  model.ShutdownConfig
+	serving   sync.WaitGroup
+	stopOnce  sync.Once
+	stopErr   error
+}
+
+// New builds a gateway from a loaded config: it creates the cluster manager and applies every
+// filter and adapter, so that every config error surfaces here, before anything listens.
+func New(doc *config.Document, logger *slog.Logger) (*Gateway, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	for _, w := range doc.Warnings {
+		logger.Warn("config: "+w.Msg, "file", doc.File, "line", w.Line, "key", w.Path)
+	}
+	b := doc.Bootstrap
+	g := &Gateway{Doc: doc, Logger: logger, Metrics: metrics.New()}
+	if b.StaticResources.ShutdownConfig != nil {
+		g.shutdown = *b.StaticResources.ShutdownConfig
+	} else {
+		g.shutdown = model.ShutdownConfig{Timeout: 60 * time.Second, StepTimeout: 10 * time.Second}
+	}
+
+	cm, err := NewClusterManager(b.StaticResources.Clusters, g.Metrics)
+	if err != nil {
+		return nil, &config.Error{File: doc.File, Err: err}
+	}
+	g.Clusters = cm
+
+	env := filter.Env{Clusters: cm, Logger: logger, Metrics: g.Metrics}
+	for i, l := range b.StaticResources.Listeners {
+		ln, err := newListener(doc, i, l, env)
+		if err != nil {
+			g.stopListeners()
+			return nil, err
+		}
+		g.listeners = append(g.listeners, ln)
+	}
+
+	am, err := NewAdapterManager(doc, cm, g.Metrics, logger)
+	if err != nil {
+		g.stopListeners()
+		return nil, err
+	}
+	g.Adapters = am
+	return g, nil
+}
+
+// Start binds every listener, then serves and starts the adapters. It fails only when a listener
+// cannot bind; adapters start in the background and never fail Start.
+func (g *Gateway) Start() error {
+	for _, l := range g.listeners {
+		if err := l.listen(); err != nil {
+			for _, bound := range g.listeners {
+				if bound.ln != nil {
+					_ = bound.ln.Close()
+				}
+			}
+			return err
+		}
+	}
+	for _, l := range g.listeners {
+		g.serving.Add(1)
+		go func() {
+			defer g.serving.Done()
+			l.serve()
+		}()
+	}
+	g.Adapters.Start()
+	return nil
+}
+
+// ListenerAddrs returns the bound address of each listener by name (useful with port 0).
+func (g *Gateway) ListenerAddrs() map[string]net.Addr {
+	out := make(map[string]net.Addr, len(g.listeners))
+	for _, l := range g.listeners {
+		if l.ln != nil {
+			out[l.name] = l.ln.Addr()
+		}
+	}
+	return out
+}
+
+// Shutdown stops accepting, drains in-flight requests until the shutdown timeout (or ctx) ends,
+// then stops the adapters. It is idempotent and returns the first error of the first call.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.stopOnce.Do(func() {
+		if g.shutdown.Timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, g.shutdown.Timeout)
+			defer cancel()
+		}
+		start := time.Now()
+		var errs []error
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for _, l := range g.listeners {
+			if l.ln == nil {
+				l.stopFilters()
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := l.shutdown(ctx); err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("listener %q: %w", l.name, err))
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		g.serving.Wait()
+		step := g.shutdown.StepTimeout
+		if step <= 0 {
+			step = 10 * time.Second
+		}
+		g.Adapters.Stop(step)
+		g.Logger.Info("gateway stopped", "took", time.Since(start).Round(time.Millisecond).String())
+		g.stopErr = errors.Join(errs...)
+	})
+	return g.stopErr
+}
+
+func (g *Gateway) stopListeners() {
+	for _, l := range g.listeners {
+		l.stopFilters()
+	}
+}
