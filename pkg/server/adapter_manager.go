@@ -74,7 +74,7 @@ func (am *AdapterManager) create(doc *config.Document, path, id string, cfg *mod
 		return nil, locateFieldError(doc, err)
 	}
 	if err := a.Apply(); err != nil {
-		return nil, locateFieldError(doc, fmt.Errorf("adapter %q: %w", id, err))
+		return nil, pluginError(doc, path+".config", fmt.Sprintf("adapter %q", id), err)
 	}
 	return a, nil
 }

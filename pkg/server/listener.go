@@ -112,7 +112,7 @@ func buildChain(doc *config.Document, filters []*model.HTTPFilter, path string, 
 			return nil, factories, locateFieldError(doc, err)
 		}
 		if err := factory.Apply(); err != nil {
-			return nil, factories, locateFieldError(doc, fmt.Errorf("%s: %w", fp+".config", err))
+			return nil, factories, pluginError(doc, fp+".config", f.Name, err)
 		}
 	}
 	var h http.Handler = noTerminalFilter
@@ -120,6 +120,16 @@ func buildChain(doc *config.Document, filters []*model.HTTPFilter, path string, 
 		h = factories[i].Handler(h)
 	}
 	return h, factories, nil
+}
+
+// pluginError locates an error a plugin's Apply returned: a *config.FieldError's path is taken
+// relative to the plugin's config at path.
+func pluginError(doc *config.Document, path, plugin string, err error) error {
+	var fe *config.FieldError
+	if errors.As(err, &fe) {
+		return doc.Errorf(path+"."+fe.Path, "%s: %v", plugin, fe.Err)
+	}
+	return doc.Errorf(path, "%s: %v", plugin, err)
 }
 
 func locateFieldError(doc *config.Document, err error) error {
