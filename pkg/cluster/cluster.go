@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,8 @@ type Cluster struct {
 	// the order they were added.
 	Members []*Member
 	pick    pickFunc
+	// cumWeight[i] is the sum of the weights of Members[0..i], for WeightRandom.
+	cumWeight []float64
 	// cursor is shared by every snapshot of the same cluster so round robin survives updates.
 	cursor *atomic.Uint64
 }
@@ -63,7 +66,13 @@ func New(name, lbPolicy string, members []*Member, cursor *atomic.Uint64) *Clust
 			members[i] = &cp
 		}
 	}
-	return &Cluster{Name: name, LbPolicy: lbPolicy, Members: members, pick: pick, cursor: cursor}
+	cum := make([]float64, len(members))
+	total := 0.0
+	for i, m := range members {
+		total += m.Weight()
+		cum[i] = total
+	}
+	return &Cluster{Name: name, LbPolicy: lbPolicy, Members: members, pick: pick, cursor: cursor, cumWeight: cum}
 }
 
 // Cursor is the round-robin cursor to hand to the next snapshot of this cluster.
@@ -148,22 +157,33 @@ func randomAvailable(c *Cluster, now time.Time, otherwise *Member) *Member {
 }
 
 func pickWeightRandom(c *Cluster, now time.Time) *Member {
+	r := rand.Float64() * c.cumWeight[len(c.cumWeight)-1]
+	i, _ := slices.BinarySearch(c.cumWeight, r)
+	if i >= len(c.Members) {
+		i = len(c.Members) - 1
+	}
+	if m := c.Members[i]; !m.Health.CoolingDown(now) {
+		return m
+	}
+	return weightedAvailable(c, now)
+}
+
+// weightedAvailable picks by weight among members that are not cooling down, or among all of
+// them when every member cools down.
+func weightedAvailable(c *Cluster, now time.Time) *Member {
 	total := 0.0
 	for _, m := range c.Members {
 		if !m.Health.CoolingDown(now) {
 			total += m.Weight()
 		}
 	}
-	everyone := total == 0
-	if everyone {
-		for _, m := range c.Members {
-			total += m.Weight()
-		}
+	if total == 0 {
+		return c.Members[rand.IntN(len(c.Members))]
 	}
 	r := rand.Float64() * total
 	var last *Member
 	for _, m := range c.Members {
-		if !everyone && m.Health.CoolingDown(now) {
+		if m.Health.CoolingDown(now) {
 			continue
 		}
 		last = m

@@ -151,6 +151,20 @@ func TestWeightRandomHonoursWeights(t *testing.T) {
 	// Expected 9000/1000; the bounds are many standard deviations wide.
 	assert.InDelta(t, 9000, counts["heavy"], 400)
 	assert.InDelta(t, 1000, counts["light"], 400)
+
+	// With the heavy member cooling down, the others share by their own weights.
+	mid := endpoint("mid", "10.0.0.3", "")
+	mid.Weight = 3
+	require.NoError(t, cm.SetEndpoint("w", mid))
+	c = cm.Cluster("w")
+	c.Member("heavy").Health.CoolDownUntil(time.Now().Add(time.Hour))
+	counts = map[string]int{}
+	for i := 0; i < 10000; i++ {
+		counts[c.Pick(time.Now()).ID()]++
+	}
+	assert.Zero(t, counts["heavy"])
+	assert.InDelta(t, 7500, counts["mid"], 400)
+	assert.InDelta(t, 2500, counts["light"], 400)
 }
 
 func TestRandPicksEveryMember(t *testing.T) {
