@@ -1,0 +1,204 @@
+package polaris
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+)
+
+const (
+	modulePath    = "github.com/polarismesh/polaris"
+	moduleVersion = "v1.18.1"
+	binaryName    = "polaris-server-" + moduleVersion
+)
+
+// cacheDir is where the built binary and the port-block lock files live:
+// $PIXIU_CACHE_DIR if set, else <os.UserCacheDir>/pixiu-gateway.
+func cacheDir() (string, error) {
+	if dir := os.Getenv("PIXIU_CACHE_DIR"); dir != "" {
+		return dir, nil
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("locate user cache dir (set PIXIU_CACHE_DIR): %w", err)
+	}
+	return filepath.Join(base, "pixiu-gateway"), nil
+}
+
+// Binary returns the path of the cached polaris-server binary, building it
+// first if it is missing. Concurrent callers, in this process or in others
+// (go test runs packages as parallel processes), wait on a lock file so only
+// one of them builds.
+func Binary(ctx context.Context) (string, error) {
+	dir, err := cacheDir()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, binaryName)
+	if isExecutable(bin) {
+		return bin, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("create cache dir: %w", err)
+	}
+
+	unlock, err := lockFile(ctx, bin+".lock")
+	if err != nil {
+		return "", fmt.Errorf("lock %s for building: %w", bin, err)
+	}
+	defer unlock()
+	if isExecutable(bin) { // another process built it while we waited
+		return bin, nil
+	}
+
+	modDir, err := moduleDir(ctx)
+	if err != nil {
+		return "", err
+	}
+	tmp, err := os.CreateTemp(dir, "."+binaryName+"-*.tmp")
+	if err != nil {
+		return "", fmt.Errorf("create temp binary: %w", err)
+	}
+	_ = tmp.Close()
+	defer os.Remove(tmp.Name()) // no-op once renamed
+
+	slog.Info("building polaris-server (first run only, takes about a minute)", "version", moduleVersion, "output", bin)
+	began := time.Now()
+	if _, err := goCommand(ctx, dir, "build", "-C", modDir, "-o", tmp.Name(), "."); err != nil {
+		return "", fmt.Errorf("build polaris-server: %w", err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o755); err != nil {
+		return "", fmt.Errorf("chmod built binary: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), bin); err != nil {
+		return "", fmt.Errorf("install built binary: %w", err)
+	}
+	slog.Info("built polaris-server", "path", bin, "took", time.Since(began).Round(time.Second))
+	return bin, nil
+}
+
+var moduleDirCache struct {
+	sync.Mutex
+	dir string
+}
+
+// moduleDir downloads (if needed) the polaris module and returns its
+// directory in the module cache. Both the build and the default config come
+// from there.
+func moduleDir(ctx context.Context) (string, error) {
+	moduleDirCache.Lock()
+	defer moduleDirCache.Unlock()
+	if moduleDirCache.dir != "" {
+		return moduleDirCache.dir, nil
+	}
+	scratch, err := cacheDir()
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(scratch, 0o755); err != nil {
+		return "", fmt.Errorf("create cache dir: %w", err)
+	}
+	out, err := goCommand(ctx, scratch, "mod", "download", "-json", modulePath+"@"+moduleVersion)
+	if err != nil {
+		return "", fmt.Errorf("download %s@%s: %w", modulePath, moduleVersion, err)
+	}
+	var info struct{ Dir, Error string }
+	if err := json.Unmarshal(out, &info); err != nil {
+		return "", fmt.Errorf("parse go mod download output: %w", err)
+	}
+	if info.Error != "" || info.Dir == "" {
+		return "", fmt.Errorf("download %s@%s: %q", modulePath, moduleVersion, info.Error)
+	}
+	moduleDirCache.dir = info.Dir
+	return info.Dir, nil
+}
+
+// goCommand runs the go tool in workDir and returns its stdout. The
+// environment is pinned so the caller's settings cannot break the build:
+// the module cache dir has no vendor/ (so no -mod=vendor), may sit under some
+// go.work, and is read-only (so no -mod=mod rewriting go.sum). CGO is off so
+// no C toolchain is needed and the binary is static.
+func goCommand(ctx context.Context, workDir string, args ...string) ([]byte, error) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return nil, fmt.Errorf("find the go tool: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, goBin, args...)
+	cmd.Dir = workDir
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=readonly", "GOWORK=off", "CGO_ENABLED=0")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("go %v: %w\n%s", args, err, tail(stderr.Bytes(), 4096))
+	}
+	return stdout.Bytes(), nil
+}
+
+// lockFile takes an exclusive flock on path, polling so the wait honours ctx
+// (a blocking flock cannot be interrupted). The lock is released when the
+// returned func runs or when the process dies.
+func lockFile(ctx context.Context, path string) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	logged := false
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { _ = f.Close() }, nil // closing the fd drops the lock
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			_ = f.Close()
+			return nil, err
+		}
+		if !logged {
+			slog.Info("waiting for another process to finish building polaris-server", "lock", path)
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			_ = f.Close()
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// tryLockFile is the non-blocking variant of lockFile: it returns nil, nil
+// when somebody else holds the lock.
+func tryLockFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return f, nil
+}
+
+func isExecutable(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}

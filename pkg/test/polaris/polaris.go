@@ -1,0 +1,464 @@
+// Package polaris runs a real Nacos-protocol registry for tests, benchmarks
+// and the demo: Polaris (github.com/polarismesh/polaris) serves the Nacos 1.x
+// HTTP open API, and unlike Java Nacos it can be built from the Go module
+// proxy. Linux only (flock, Pdeathsig).
+//
+// Measured on a 2-CPU Linux box with polaris v1.18.1 and nacos-sdk-go v1.1.4
+// (polaris_test.go logs the timings):
+//
+//   - Build: ~75s with an empty build cache (module already downloaded), ~40s
+//     with dependencies cached, seconds when only linking. Start to ready and
+//     Kill+Restart to ready: 0.1-0.2s. A graceful stop (SIGTERM) takes 5s:
+//     Polaris sleeps that long on exit, hence Options.StopGrace.
+//   - Polaris derives the Nacos gRPC port as HTTP port + 1000; it opens no other
+//     fixed ports (its UDP push socket is ephemeral).
+//   - Namespace "public" and "" are the same namespace (Polaris' "default").
+//   - No UDP push reaches v1 clients. The SDK still sees changes within 1-2s
+//     because Polaris answers cacheMillis=1000, so it polls every 1-2s.
+//   - Removing a service's last instance can take 12-35s to show in the Nacos
+//     API, although Polaris logs the delete at once; other changes show in ~1s.
+//     The SDK reports an empty instance list only with
+//     ClientConfig.UpdateCacheWhenEmpty; without it the last instance leaving
+//     is never reported to Subscribe callbacks.
+//   - Services and instances, ephemeral ones included, survive Kill+Restart
+//     (they live in polaris.bolt in the working dir).
+//   - The beat reply sets the SDK's heartbeat interval to 5s whatever
+//     ClientConfig.BeatInterval says.
+//   - The SDK writes ./cache and ./log under the process's working directory
+//     unless ClientConfig.CacheDir and LogDir (or CustomLogger) are set; set
+//     NotLoadCacheAtStart too so old cache files are not served.
+//   - nacos-sdk-go v1.1.4 races (go test -race) on its lazily set util.LocalIP
+//     when two clients query at once; call util.LocalIP() once up front.
+//   - The raw open API rejects a registration without a metadata parameter
+//     ("metadata format incorrect"); the SDK always sends one.
+package polaris
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Options tunes Start. The zero value is ready to use.
+type Options struct {
+	// Dir is the server's working directory (config, ./polaris.bolt, ./log).
+	// Empty means a fresh temp dir, removed by Stop; a given Dir is kept.
+	Dir string
+	// ReadyTimeout bounds the wait for the Nacos API to answer after each
+	// (re)start, not counting a first-time build. Default 60s.
+	ReadyTimeout time.Duration
+	// StopGrace is how long Stop waits after SIGTERM before SIGKILL. Default
+	// 10s. Polaris sleeps 5s in its graceful shutdown, so a clean stop costs
+	// over 5s; negative means SIGKILL straight away (fine for throwaway data).
+	StopGrace time.Duration
+}
+
+// Server is a running polaris-server process.
+type Server struct {
+	bin    string
+	dir    string
+	ownDir bool
+	opts   Options
+	block  *portBlock
+
+	mu      sync.Mutex
+	proc    *process
+	stopped bool
+}
+
+type process struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed once the process has been reaped
+	err  error         // Wait's result, valid after done
+}
+
+// Start builds the binary if needed, writes a config with free loopback
+// ports into the working dir, starts polaris-server and waits until its Nacos
+// service list answers 200.
+func Start(ctx context.Context, opts Options) (_ *Server, err error) {
+	if opts.ReadyTimeout <= 0 {
+		opts.ReadyTimeout = 60 * time.Second
+	}
+	if opts.StopGrace == 0 {
+		opts.StopGrace = 10 * time.Second
+	}
+	bin, err := Binary(ctx)
+	if err != nil {
+		return nil, err
+	}
+	modDir, err := moduleDir(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	s := &Server{bin: bin, dir: opts.Dir, opts: opts}
+	if s.dir == "" {
+		if s.dir, err = os.MkdirTemp("", "pixiu-polaris-"); err != nil {
+			return nil, fmt.Errorf("create polaris working dir: %w", err)
+		}
+		s.ownDir = true
+	} else if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create polaris working dir: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = s.Stop()
+		}
+	}()
+
+	if s.block, err = reservePortBlock(); err != nil {
+		return nil, err
+	}
+	if err := writeConfig(filepath.Join(modDir, "release", "conf"), filepath.Join(s.dir, "conf"), s.block); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	err = s.startLocked(ctx)
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Addr is the Nacos HTTP address, "127.0.0.1:<port>".
+func (s *Server) Addr() string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.block.port(portNacosHTTP)))
+}
+
+// Dir is the server's working directory (config, data, logs).
+func (s *Server) Dir() string { return s.dir }
+
+// Kill SIGKILLs the server, simulating an outage. Its ports stay reserved
+// for Restart.
+func (s *Server) Kill() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.signalAndWait(syscall.SIGKILL, 10*time.Second)
+}
+
+// Restart starts the server again on the same ports and working dir (killing
+// it first if it is still running) and waits until it is ready.
+func (s *Server) Restart(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return errors.New("polaris: Restart after Stop")
+	}
+	if err := s.signalAndWait(syscall.SIGKILL, 10*time.Second); err != nil {
+		return err
+	}
+	return s.startLocked(ctx)
+}
+
+// Stop terminates the server (SIGTERM, then SIGKILL after Options.StopGrace),
+// releases its ports and removes the working dir if Start created it. It is
+// safe to call more than once.
+func (s *Server) Stop() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return nil
+	}
+	s.stopped = true
+
+	var errs []error
+	if s.opts.StopGrace > 0 {
+		if err := s.signalAndWait(syscall.SIGTERM, s.opts.StopGrace); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := s.signalAndWait(syscall.SIGKILL, 10*time.Second); err != nil {
+		errs = append(errs, err)
+	}
+	s.block.release()
+	if s.ownDir {
+		if err := os.RemoveAll(s.dir); err != nil {
+			errs = append(errs, fmt.Errorf("remove polaris working dir: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Server) startLocked(ctx context.Context) error {
+	logPath := filepath.Join(s.dir, "polaris-stdout.log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("open polaris log: %w", err)
+	}
+	defer logFile.Close() // the child keeps its own descriptor
+
+	cmd := exec.Command(s.bin, "start", "-c", filepath.Join("conf", "polaris-server.yaml"))
+	cmd.Dir = s.dir
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// Own process group so signals reach only this server (and anything it
+	// forks); Pdeathsig so it dies with the test binary even on a panic.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	started := make(chan error, 1)
+	go func() {
+		// Pdeathsig fires when the *thread* that forked the child exits, not
+		// the process, so keep this goroutine on its thread while the child
+		// lives.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	if err := <-started; err != nil {
+		return fmt.Errorf("start %s: %w", s.bin, err)
+	}
+	s.proc = p
+
+	if err := s.waitReady(ctx, p); err != nil {
+		_ = s.signalAndWait(syscall.SIGKILL, 10*time.Second)
+		return fmt.Errorf("polaris at %s not ready: %w\n--- %s (tail) ---\n%s", s.Addr(), err, logPath, readTail(logPath, 2048))
+	}
+	return nil
+}
+
+func (s *Server) waitReady(ctx context.Context, p *process) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.ReadyTimeout)
+	defer cancel()
+	url := "http://" + s.Addr() + "/nacos/v1/ns/service/list?pageNo=1&pageSize=10"
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	for {
+		if req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil); err == nil {
+			if resp, err := client.Do(req); err == nil {
+				_ = resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("process exited: %v", p.err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// signalAndWait signals the server's process group and waits up to timeout
+// for it to exit. A server that is not running is not an error.
+func (s *Server) signalAndWait(sig syscall.Signal, timeout time.Duration) error {
+	p := s.proc
+	if p == nil {
+		return nil
+	}
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	if err := syscall.Kill(-p.cmd.Process.Pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("signal polaris (pid %d): %w", p.cmd.Process.Pid, err)
+	}
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(timeout):
+		if sig == syscall.SIGKILL {
+			return fmt.Errorf("polaris (pid %d) still running %v after SIGKILL", p.cmd.Process.Pid, timeout)
+		}
+		return nil // the caller escalates
+	}
+}
+
+// Ports. Every listener of a server gets base + role*1000 + block, with one
+// flock'd lock file per block in the cache dir, so cooperating processes never
+// hand out the same ports, and a killed server's ports stay reserved for its
+// Restart. The range 20000-26999 is below Linux's ephemeral range (32768+),
+// so outgoing connections cannot grab a port between the probe and the bind.
+// Polaris derives the Nacos gRPC port as HTTP+1000; the layout keeps that.
+const (
+	portBase   = 20000
+	portBlocks = 1000
+)
+
+const (
+	portNacosHTTP   = iota // 8848
+	portNacosGRPC          // 9848, implied by polaris as HTTP+1000
+	portEureka             // 8761
+	portAPIHTTP            // 8090
+	portServiceGRPC        // 8091
+	portConfigGRPC         // 8093
+	portXDS                // 15010
+	numPorts
+)
+
+// defaultPorts maps the listenPort values of release/conf/polaris-server.yaml
+// to their role.
+var defaultPorts = map[int]int{
+	8848: portNacosHTTP, 8761: portEureka, 8090: portAPIHTTP,
+	8091: portServiceGRPC, 8093: portConfigGRPC, 15010: portXDS,
+}
+
+type portBlock struct {
+	index int
+	lock  *os.File
+}
+
+func (b *portBlock) port(role int) int { return portBase + role*portBlocks + b.index }
+
+func (b *portBlock) release() {
+	if b != nil && b.lock != nil {
+		_ = b.lock.Close()
+		b.lock = nil
+	}
+}
+
+// usedBlocks are never handed out twice within one process: nacos-sdk-go v1
+// clients cannot be closed and keep polling (and heartbeating) their old
+// address, so a later server on the same ports would inherit their traffic.
+var usedBlocks struct {
+	sync.Mutex
+	m map[int]bool
+}
+
+func reservePortBlock() (*portBlock, error) {
+	cache, err := cacheDir()
+	if err != nil {
+		return nil, err
+	}
+	lockDir := filepath.Join(cache, "ports")
+	if err := os.MkdirAll(lockDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create port lock dir: %w", err)
+	}
+	usedBlocks.Lock()
+	defer usedBlocks.Unlock()
+	if usedBlocks.m == nil {
+		usedBlocks.m = map[int]bool{}
+	}
+	first := rand.IntN(portBlocks)
+	for i := range portBlocks {
+		b := &portBlock{index: (first + i) % portBlocks}
+		if usedBlocks.m[b.index] {
+			continue
+		}
+		b.lock, err = tryLockFile(filepath.Join(lockDir, strconv.Itoa(b.index)+".lock"))
+		if err != nil {
+			return nil, fmt.Errorf("lock port block: %w", err)
+		}
+		if b.lock == nil {
+			continue // another process owns it
+		}
+		if b.allFree() {
+			usedBlocks.m[b.index] = true
+			return b, nil
+		}
+		b.release()
+	}
+	return nil, fmt.Errorf("no free port block in %d-%d", portBase, portBase+numPorts*portBlocks-1)
+}
+
+func (b *portBlock) allFree() bool {
+	for role := range numPorts {
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(b.port(role))))
+		if err != nil {
+			return false
+		}
+		_ = l.Close()
+	}
+	return true
+}
+
+var (
+	// The shipped yaml has CRLF line endings.
+	listenIPLine   = regexp.MustCompile(`(?m)^([ \t]*listenIP:[ \t]*)[^\r\n]*`)
+	listenPortLine = regexp.MustCompile(`(?m)^([ \t]*listenPort:[ \t]*)(\d+)([ \t]*\r?)$`)
+)
+
+// writeConfig copies polaris' release/conf into dst with every listener on
+// 127.0.0.1 and on the block's ports.
+func writeConfig(src, dst string, b *portBlock) error {
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		// Module cache files are read-only; write fresh ones so a reused Dir
+		// can be rewritten.
+		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
+	})
+	if err != nil {
+		return fmt.Errorf("copy polaris config: %w", err)
+	}
+
+	yamlPath := filepath.Join(dst, "polaris-server.yaml")
+	data, err := os.ReadFile(yamlPath)
+	if err != nil {
+		return fmt.Errorf("read polaris config: %w", err)
+	}
+	if !listenIPLine.Match(data) {
+		return fmt.Errorf("%s: no listenIP lines to rewrite", yamlPath)
+	}
+	data = listenIPLine.ReplaceAll(data, []byte(`${1}"127.0.0.1"`))
+
+	var unknown []string
+	seen := map[int]bool{}
+	data = listenPortLine.ReplaceAllFunc(data, func(line []byte) []byte {
+		m := listenPortLine.FindSubmatch(line)
+		def, _ := strconv.Atoi(string(m[2]))
+		role, ok := defaultPorts[def]
+		if !ok {
+			unknown = append(unknown, string(m[2]))
+			return line
+		}
+		seen[role] = true
+		return []byte(string(m[1]) + strconv.Itoa(b.port(role)) + string(m[3]))
+	})
+	if len(unknown) > 0 || len(seen) != len(defaultPorts) {
+		return fmt.Errorf("%s: unexpected listenPort set (unknown %v, rewrote %d of %d)", yamlPath, unknown, len(seen), len(defaultPorts))
+	}
+	if err := os.WriteFile(yamlPath, data, 0o644); err != nil {
+		return fmt.Errorf("write polaris config: %w", err)
+	}
+	return nil
+}
+
+func readTail(path string, n int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() > n {
+		_, _ = f.Seek(-n, io.SeekEnd)
+	}
+	buf := make([]byte, n)
+	k, _ := f.Read(buf)
+	return string(buf[:k])
+}
