@@ -162,6 +162,8 @@ func TestLoadErrors(t *testing.T) {
 			[]string{"bad.yaml:13", "endpoints[0].ID", "both `id` and `ID`"}},
 		{"endpoint without address", listener + "  clusters:\n    - name: c\n      endpoints:\n        - {id: a}\n", 13,
 			[]string{"bad.yaml:13", "endpoints[0]", "socket_address", `endpoint "a"`}},
+		{"domain with credentials", listener + "  clusters:\n    - name: c\n      endpoints:\n        - {id: a, socket_address: {domains: [\"https://user:secret@api.example\"]}}\n", 13,
+			[]string{"bad.yaml:13", "endpoints[0].socket_address.domains[0]", "credentials in the address are not supported", "REDACTED"}},
 		{"bad duration", listener + "      config: {read_timeout: 5 parsecs}\n  clusters:\n    - name: c\n      endpoints: [{id: a, socket_address: {address: 127.0.0.1, port: 1}}]\n", 10,
 			[]string{"bad.yaml:10", "5 parsecs", "time.Duration"}},
 		{"bad listener port", strings.Replace(listener, "port: 0", "port: 70000", 1) + "  clusters:\n    - {name: c, endpoints: [{id: a, socket_address: {address: 127.0.0.1, port: 1}}]}\n", 4,

@@ -160,8 +160,12 @@ func validateEndpoint(ep *model.Endpoint) error {
 		return fieldErr("socket_address", "endpoint needs socket_address.domains or socket_address.address")
 	}
 	for i, d := range sa.Domains {
-		if strings.TrimSpace(d) == "" {
-			return fieldErr(fmt.Sprintf("socket_address.domains[%d]", i), "empty domain")
+		one := model.SocketAddress{Domains: []string{d}}
+		if _, err := one.Target("https"); err != nil || strings.TrimSpace(d) == "" {
+			if err == nil {
+				err = fmt.Errorf("empty domain")
+			}
+			return &FieldError{Path: fmt.Sprintf("socket_address.domains[%d]", i), Err: err}
 		}
 	}
 	if sa.Port < 0 || sa.Port > 65535 {

@@ -3,5 +3,8 @@
 package pluginregistry
 
 import (
+	_ "github.com/pixiu-llm/gateway/pkg/cluster/retry/countbased"
+	_ "github.com/pixiu-llm/gateway/pkg/cluster/retry/exponentialbackoff"
 	_ "github.com/pixiu-llm/gateway/pkg/cluster/retry/noretry"
+	_ "github.com/pixiu-llm/gateway/pkg/filter/llm/proxy"
 )

@@ -3,6 +3,8 @@ package noretry
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/pixiu-llm/gateway/pkg/cluster/retry"
@@ -19,8 +21,9 @@ type policy struct{}
 
 // New returns the NoRetry policy. It takes no config; any key given is an error.
 func New(config map[string]any) (retry.Policy, error) {
-	for k := range config {
-		return nil, fmt.Errorf("config key %q: NoRetry takes no config", k)
+	if len(config) > 0 {
+		// Name the first key in sorted order: the same config must always get the same error.
+		return nil, fmt.Errorf("config key %q: NoRetry takes no config", slices.Min(slices.Collect(maps.Keys(config))))
 	}
 	return policy{}, nil
 }

@@ -1,0 +1,345 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pixiu-llm/gateway/pkg/cluster"
+	"github.com/pixiu-llm/gateway/pkg/common/openaierror"
+)
+
+// errHeaderTimeout cancels an attempt whose response headers did not arrive within the timeout.
+var errHeaderTimeout = errors.New("timeout awaiting response headers")
+
+// maxKeptBody bounds how much of a failed upstream answer is kept to show the client.
+const maxKeptBody = 64 << 10
+
+// exchange is one client request on its way through the endpoints of a cluster snapshot.
+type exchange struct {
+	p       *Proxy
+	w       http.ResponseWriter
+	rc      http.ResponseController
+	r       *http.Request
+	cluster *cluster.Cluster
+	body    []byte
+	getBody func() (io.ReadCloser, error)
+
+	// kept is the last retryable answer an upstream gave; the client gets it if no later
+	// attempt gets an answer at all.
+	kept *keptResponse
+	// failures describe each endpoint that used up its attempts, for the error message.
+	failures    []string
+	lastTimeout bool
+	lastMember  *cluster.Member
+}
+
+type keptResponse struct {
+	member *cluster.Member
+	status int
+	header http.Header
+	body   []byte
+}
+
+type outcome int
+
+const (
+	// served: the client got an answer from an upstream.
+	served outcome = iota
+	// clientGone: the client went away; nothing more is sent or tried.
+	clientGone
+	// retryable: this attempt failed in a way another attempt may not.
+	retryable
+	// exhausted: an endpoint used up its attempts.
+	exhausted
+)
+
+type attemptResult struct {
+	outcome    outcome
+	reason     string
+	retryAfter time.Duration
+}
+
+// run tries the picked endpoint, then its fallbacks, and answers the client.
+func (x *exchange) run() {
+	m := x.cluster.Pick(time.Now())
+	var rest []*cluster.Member
+	for tried := 1; ; tried++ {
+		more := m.Fallback() && tried < len(x.cluster.Members)
+		switch x.tryEndpoint(m, more) {
+		case served:
+			return
+		case clientGone:
+			x.p.metrics.Request(x.cluster.Name, m.ID(), statusClientClosed)
+			return
+		}
+		x.coolDown(m)
+		if !more {
+			break
+		}
+		if tried == 1 {
+			// Cluster order after the first pick, wrapping around: every other endpoint once.
+			rest = x.cluster.After(m, time.Now())
+		}
+		x.p.metrics.Fallback(x.cluster.Name, m.ID())
+		m, rest = rest[0], rest[1:]
+	}
+	x.fail()
+}
+
+// tryEndpoint makes up to the member's retry policy's attempts on it. more says whether
+// another endpoint follows when this one fails.
+func (x *exchange) tryEndpoint(m *cluster.Member, more bool) outcome {
+	x.lastMember = m
+	t, err := targetOf(&m.Endpoint.Address, x.p.cfg.Scheme)
+	if err != nil {
+		x.p.logger.Error("endpoint has an unusable address", "cluster", x.cluster.Name, "endpoint", m.ID(), "error", err)
+		x.failures = append(x.failures, fmt.Sprintf("%s: %v", m.ID(), err))
+		return exhausted
+	}
+	attempts, policy := 1, m.Retry
+	if policy != nil {
+		attempts = max(policy.Attempts(), 1)
+	}
+	for n := 1; ; n++ {
+		last := n == attempts
+		res := x.attempt(m, t, n, last && !more)
+		if res.outcome != retryable {
+			return res.outcome
+		}
+		if last {
+			x.failures = append(x.failures, fmt.Sprintf("%s: %s (%s)", m.ID(), res.reason, plural(n, "attempt")))
+			return exhausted
+		}
+		wait := max(policy.Backoff(n), min(res.retryAfter, policy.MaxInterval()))
+		x.p.metrics.Retry(x.cluster.Name, m.ID())
+		if !sleep(x.r.Context(), wait) {
+			return clientGone
+		}
+	}
+}
+
+// attempt sends the request to m once. final says that no attempt follows, so any answer,
+// even a retryable one, goes to the client.
+func (x *exchange) attempt(m *cluster.Member, t target, n int, final bool) attemptResult {
+	ctx, cancel := context.WithCancelCause(x.r.Context())
+	defer cancel(nil)
+	// The timeout covers connecting, sending and waiting for the headers; it is stopped before
+	// the body is relayed, so it never cuts a stream.
+	timer := time.AfterFunc(x.p.cfg.Timeout, func() { cancel(errHeaderTimeout) })
+	start := time.Now()
+	resp, err := x.p.transport.RoundTrip(x.outgoing(ctx, m, t))
+	if err != nil {
+		timer.Stop()
+		return x.transportFailure(ctx, m, n, start, err)
+	}
+	if retryableStatus(resp.StatusCode) && !final {
+		// Reading the answer (within the timeout) also frees the connection for reuse.
+		x.keep(m, resp)
+		timer.Stop()
+		x.p.metrics.UpstreamAttempt(x.cluster.Name, m.ID(), statusClass(resp.StatusCode), time.Since(start))
+		x.lastTimeout = false
+		x.debug("upstream attempt failed", m, n, "status", resp.StatusCode)
+		return attemptResult{outcome: retryable, reason: "status " + strconv.Itoa(resp.StatusCode), retryAfter: retryAfter(resp)}
+	}
+	if !timer.Stop() {
+		// The timeout fired just as the headers arrived and has cancelled the body.
+		resp.Body.Close()
+		return x.transportFailure(ctx, m, n, start, errHeaderTimeout)
+	}
+	return x.relay(m, resp, start)
+}
+
+// outgoing builds the request of one attempt. Everything that differs between attempts is
+// fresh: URL, header map (the client's map is never shared), body reader.
+func (x *exchange) outgoing(ctx context.Context, m *cluster.Member, t target) *http.Request {
+	in := x.r
+	out := in.WithContext(ctx)
+	out.URL = upstreamURL(t, in.URL)
+	out.Host = "" // the Host header is the upstream's
+	out.RequestURI = ""
+	out.Close = false
+	out.TransferEncoding = nil
+	out.Trailer = nil
+	out.Header = forwardHeader(in.Header, 1)
+	// The body was read in full, and the client was sent its 100 Continue by then.
+	delete(out.Header, "Expect")
+	if key := m.NextKey(); key != "" {
+		out.Header["Authorization"] = []string{"Bearer " + key}
+	}
+	out.ContentLength = int64(len(x.body))
+	out.Body, out.GetBody = nil, nil
+	if len(x.body) > 0 {
+		if x.getBody == nil {
+			x.getBody = func() (io.ReadCloser, error) { return newReplayBody(x.body), nil }
+		}
+		out.Body, out.GetBody = newReplayBody(x.body), x.getBody
+	}
+	return out
+}
+
+// replayBody is the request body of one attempt, read from the bytes received from the client.
+type replayBody struct{ bytes.Reader }
+
+func newReplayBody(b []byte) *replayBody {
+	rb := new(replayBody)
+	rb.Reset(b)
+	return rb
+}
+
+func (*replayBody) Close() error { return nil }
+
+func (x *exchange) transportFailure(ctx context.Context, m *cluster.Member, n int, start time.Time, err error) attemptResult {
+	if x.r.Context().Err() != nil {
+		x.p.metrics.UpstreamAttempt(x.cluster.Name, m.ID(), "canceled", time.Since(start))
+		return attemptResult{outcome: clientGone}
+	}
+	timeout := errors.Is(context.Cause(ctx), errHeaderTimeout) || errors.Is(err, errHeaderTimeout)
+	var netErr net.Error
+	if !timeout && errors.As(err, &netErr) && netErr.Timeout() {
+		timeout = true
+	}
+	var reason string
+	outcome := "error"
+	if timeout {
+		outcome = "timeout"
+		reason = fmt.Sprintf("no response headers within %s", x.p.cfg.Timeout)
+	} else {
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) {
+			err = urlErr.Err // the URL is not the client's business
+		}
+		reason = err.Error()
+	}
+	x.lastTimeout = timeout
+	x.p.metrics.UpstreamAttempt(x.cluster.Name, m.ID(), outcome, time.Since(start))
+	x.debug("upstream attempt failed", m, n, "error", reason)
+	return attemptResult{outcome: retryable, reason: reason}
+}
+
+// keep reads a retryable answer, up to maxKeptBody, to show the client if nothing better comes.
+func (x *exchange) keep(m *cluster.Member, resp *http.Response) {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxKeptBody))
+	resp.Body.Close()
+	x.kept = &keptResponse{member: m, status: resp.StatusCode, header: resp.Header, body: body}
+}
+
+// coolDown takes m out of first picks for its health_check_interval after it used up its attempts.
+func (x *exchange) coolDown(m *cluster.Member) {
+	d := m.Cooldown()
+	if d <= 0 {
+		return
+	}
+	m.Health.CoolDownUntil(time.Now().Add(d))
+	x.p.metrics.Cooldown(x.cluster.Name, m.ID())
+	reason := ""
+	if len(x.failures) > 0 {
+		reason = x.failures[len(x.failures)-1]
+	}
+	x.p.logger.Warn("endpoint cooling down after failing", "cluster", x.cluster.Name, "endpoint", m.ID(),
+		"for", d.String(), "failure", reason)
+}
+
+// fail answers the client after every endpoint tried failed: with the last upstream answer if
+// there was one, else with an OpenAI-shaped error naming the endpoints.
+func (x *exchange) fail() {
+	x.extendWriteDeadline()
+	if k := x.kept; k != nil {
+		h := x.w.Header()
+		copyResponseHeader(h, k.header)
+		h["Content-Length"] = []string{strconv.Itoa(len(k.body))}
+		x.w.WriteHeader(k.status)
+		_, _ = x.w.Write(k.body)
+		x.p.metrics.Request(x.cluster.Name, k.member.ID(), k.status)
+		return
+	}
+	status, code := http.StatusBadGateway, "upstream_unreachable"
+	if x.lastTimeout {
+		status, code = http.StatusGatewayTimeout, "upstream_timeout"
+	}
+	msg := fmt.Sprintf("cluster %q: no endpoint answered: %s", x.cluster.Name, strings.Join(x.failures, "; "))
+	openaierror.Write(x.w, status, openaierror.TypeServer, code, msg)
+	x.p.metrics.Request(x.cluster.Name, x.lastMember.ID(), status)
+}
+
+func (x *exchange) debug(msg string, m *cluster.Member, n int, key string, value any) {
+	if x.p.logger.Enabled(x.r.Context(), slog.LevelDebug) {
+		x.p.logger.Debug(msg, "cluster", x.cluster.Name, "endpoint", m.ID(), "attempt", n, key, value)
+	}
+}
+
+// retryableStatus: overload and upstream failures; every other status is the answer.
+func retryableStatus(code int) bool {
+	switch code {
+	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// retryAfter is the wait a 429 or 503 asks for, in seconds or as an HTTP date; 0 when none.
+func retryAfter(resp *http.Response) time.Duration {
+	if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
+		return 0
+	}
+	v := strings.TrimSpace(resp.Header.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		return time.Duration(min(secs, int64(24*time.Hour/time.Second))) * time.Second
+	}
+	if at, err := http.ParseTime(v); err == nil {
+		return max(time.Until(at), 0)
+	}
+	return 0
+}
+
+// sleep waits d and reports false, at once, if ctx ends first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func statusClass(code int) string {
+	switch {
+	case code >= 500:
+		return "5xx"
+	case code >= 400:
+		return "4xx"
+	case code >= 300:
+		return "3xx"
+	case code >= 200:
+		return "2xx"
+	}
+	return "1xx"
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return strconv.Itoa(n) + " " + word + "s"
+}

@@ -1,0 +1,141 @@
+package proxy_test
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
+)
+
+// The benchmarks send the same request straight to the stub, through Go's
+// httputil.ReverseProxy (the floor for a Go proxy) and through the gateway, one request at a
+// time, so ns/op is the latency of one request and the difference to "direct" is what the hop
+// adds. allocs/op counts the whole process: client, proxy and stub.
+
+type benchTarget struct {
+	name string
+	url  string
+}
+
+func benchTargets(b *testing.B, stub *llmstub.Stub) []benchTarget {
+	b.Helper()
+	upstream, _ := url.Parse(stub.URL())
+	rp := httputil.NewSingleHostReverseProxy(upstream)
+	rp.Transport = &http.Transport{MaxIdleConns: 100, MaxIdleConnsPerHost: 100}
+	rp.FlushInterval = -1
+	rp.ErrorLog = log.New(io.Discard, "", 0) // benchmark clients hang up at the end of each run
+	rpServer := httptest.NewServer(rp)
+	b.Cleanup(rpServer.Close)
+
+	g := startGateway(b, gatewaySpec{
+		filter:   "{timeout: 60s, scheme: http, maxIdleConns: 100, maxIdleConnsPerHost: 100}",
+		clusters: clusterYAML("chat", "RoundRobin", endpoint("stub", stub.Addr(), "{api_key: sk-bench, fallback: true}")),
+	})
+	return []benchTarget{{"direct", stub.URL()}, {"reverseproxy", rpServer.URL}, {"gateway", g.URL}}
+}
+
+func benchClient(b *testing.B) *http.Client {
+	tr := &http.Transport{MaxIdleConns: 100, MaxIdleConnsPerHost: 100}
+	b.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+func BenchmarkProxyUnary(b *testing.B) {
+	stub := llmstub.Start(b, llmstub.WithName("bench"), llmstub.WithoutRecording())
+	body := []byte(chatBody)
+	for _, target := range benchTargets(b, stub) {
+		b.Run(target.name, func(b *testing.B) {
+			c := benchClient(b)
+			endpoint := target.url + "/v1/chat/completions"
+			b.ReportAllocs()
+			for b.Loop() {
+				req, _ := http.NewRequest(http.MethodPost, endpoint, bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer client")
+				resp, err := c.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					b.Fatalf("status %d", resp.StatusCode)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkProxyUnaryParallel measures throughput with concurrent clients.
+func BenchmarkProxyUnaryParallel(b *testing.B) {
+	stub := llmstub.Start(b, llmstub.WithName("bench"), llmstub.WithoutRecording())
+	body := []byte(chatBody)
+	for _, target := range benchTargets(b, stub) {
+		b.Run(target.name, func(b *testing.B) {
+			c := benchClient(b)
+			endpoint := target.url + "/v1/chat/completions"
+			b.ReportAllocs()
+			b.SetParallelism(4)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					req, _ := http.NewRequest(http.MethodPost, endpoint, bytes.NewReader(body))
+					req.Header.Set("Content-Type", "application/json")
+					resp, err := c.Do(req)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkProxySSEFirstByte streams a 20-chunk completion and reports the time to the first
+// event (ttfb-ns/op) next to the time for the whole stream (ns/op).
+func BenchmarkProxySSEFirstByte(b *testing.B) {
+	stub := llmstub.Start(b, llmstub.WithName("bench"), llmstub.WithoutRecording(), llmstub.WithStream(20, 0))
+	body := []byte(streamBody(true))
+	for _, target := range benchTargets(b, stub) {
+		b.Run(target.name, func(b *testing.B) {
+			c := benchClient(b)
+			endpoint := target.url + "/v1/chat/completions"
+			var ttfb time.Duration
+			b.ReportAllocs()
+			for b.Loop() {
+				start := time.Now()
+				req, _ := http.NewRequest(http.MethodPost, endpoint, bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := c.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				r := bufio.NewReader(resp.Body)
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						b.Fatal("stream ended before its first event: ", err)
+					}
+					if strings.HasPrefix(line, "data: ") {
+						break
+					}
+				}
+				ttfb += time.Since(start)
+				_, _ = io.Copy(io.Discard, r)
+				resp.Body.Close()
+			}
+			b.ReportMetric(float64(ttfb.Nanoseconds())/float64(b.N), "ttfb-ns/op")
+		})
+	}
+}

@@ -1,0 +1,112 @@
+package proxy_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/openai/openai-go"
+	"github.com/openai/openai-go/option"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
+)
+
+const (
+	upstreamKey = "sk-upstream-3f9a"
+	clientKey   = "sk-client-77c1"
+)
+
+func openAIClient(t *testing.T, g *testGateway) openai.Client {
+	return openai.NewClient(
+		option.WithBaseURL(g.URL+"/v1/"),
+		option.WithAPIKey(clientKey),
+		option.WithMaxRetries(0),
+		option.WithHTTPClient(client(t)),
+	)
+}
+
+func chatParams() openai.ChatCompletionNewParams {
+	return openai.ChatCompletionNewParams{
+		Model:    "stub-model",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Say hi please")},
+	}
+}
+
+func TestOpenAIClientCompletion(t *testing.T) {
+	stub := llmstub.Start(t, llmstub.WithName("primary"), llmstub.WithAPIKey(upstreamKey))
+	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin",
+		endpoint("primary", stub.Addr(), "{api_key: "+upstreamKey+"}"))})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := openAIClient(t, g)
+	res, err := c.Chat.Completions.New(ctx, chatParams())
+	require.NoError(t, err)
+	require.Len(t, res.Choices, 1)
+	assert.Equal(t, "Hello from primary", res.Choices[0].Message.Content)
+	assert.Positive(t, res.Usage.TotalTokens)
+
+	rec, ok := stub.Last()
+	require.True(t, ok)
+	assert.Equal(t, "/v1/chat/completions", rec.Path)
+	assert.Equal(t, "Bearer "+upstreamKey, rec.Header.Get("Authorization"), "the endpoint's key replaces the client's")
+	for name, values := range rec.Header {
+		for _, v := range values {
+			assert.NotContains(t, v, clientKey, "header %s carries the client's key upstream", name)
+		}
+	}
+	assert.Equal(t, float64(res.Usage.TotalTokens),
+		metricValue(t, g, "pixiu_llm_tokens_total", map[string]string{"cluster": "chat", "model": "stub-model", "kind": "total"}, false))
+}
+
+func TestOpenAIClientStreamArrivesChunkByChunk(t *testing.T) {
+	const chunks, interval = 6, 150 * time.Millisecond
+	stub := llmstub.Start(t, llmstub.WithName("primary"), llmstub.WithAPIKey(upstreamKey), llmstub.WithStream(chunks, interval))
+	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin",
+		endpoint("primary", stub.Addr(), "{api_key: "+upstreamKey+"}"))})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := openAIClient(t, g)
+	params := chatParams()
+	params.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+	stream := c.Chat.Completions.NewStreaming(ctx, params)
+	defer stream.Close()
+
+	var text string
+	var arrivals []time.Time
+	var usage int64
+	for stream.Next() {
+		chunk := stream.Current()
+		if len(chunk.Choices) > 0 && chunk.Choices[0].Delta.Content != "" {
+			text += chunk.Choices[0].Delta.Content
+			arrivals = append(arrivals, time.Now())
+		}
+		usage = max(usage, chunk.Usage.TotalTokens)
+	}
+	require.NoError(t, stream.Err())
+	assert.Equal(t, "Hello from primary #4 #5 #6", text)
+	require.Len(t, arrivals, chunks)
+	// Each chunk reached the client when the upstream sent it, not all at the end: the gaps
+	// mirror the upstream's interval (with a wide margin for a loaded machine).
+	// A buffering proxy would deliver them all at once, every gap near zero; a busy machine may
+	// merge a few, so most gaps, not all, must show the interval.
+	spaced := 0
+	for i := 1; i < len(arrivals); i++ {
+		if arrivals[i].Sub(arrivals[i-1]) > interval/3 {
+			spaced++
+		}
+	}
+	assert.GreaterOrEqual(t, spaced, (chunks-1)/2+1, "arrivals %v", arrivals)
+	assert.Greater(t, arrivals[len(arrivals)-1].Sub(arrivals[0]), time.Duration(chunks-1)*interval*2/3)
+
+	rec, ok := stub.Last()
+	require.True(t, ok)
+	assert.Equal(t, "Bearer "+upstreamKey, rec.Header.Get("Authorization"))
+	assert.Positive(t, usage)
+	assert.Equal(t, float64(usage),
+		metricValue(t, g, "pixiu_llm_tokens_total", map[string]string{"cluster": "chat", "kind": "total"}, false),
+		"usage is read from the stream as it passes")
+}

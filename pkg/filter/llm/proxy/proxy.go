@@ -1,0 +1,190 @@
+// Package proxy is the dgp.filter.llm.proxy HTTP filter: it forwards OpenAI-style requests to the
+// endpoints of the route's cluster, with per-endpoint retries, fallback to the next endpoint,
+// cooldown of failed endpoints and unbuffered streaming.
+//
+// One request goes like this: the body is read once (bounded by maxRequestBodyBytes) and replayed
+// on every attempt; the first endpoint is picked by the cluster's lb_policy; each endpoint is tried
+// as often as its retry policy allows (connection errors, timeouts before the response headers,
+// 429, 500, 502, 503 and 504 are retried; any other answer goes to the client as it is); an
+// endpoint that used up its attempts is cooled down for its health_check_interval and, when its
+// fallback is true, the request moves on to the next endpoint in cluster order (wrapping around,
+// each endpoint once). Once the response headers went to the client nothing is retried.
+//
+// Upstream URL: scheme (the domain's own, else the filter's scheme) + host (first domain, else
+// address:port) + the domain's base path joined with the request path + the request query. When
+// the request path already starts with the end of the base path (base /v1, path
+// /v1/chat/completions) that part is not repeated; see joinBasePath.
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+
+	"github.com/creasty/defaults"
+
+	"github.com/pixiu-llm/gateway/pkg/common/extension/filter"
+	"github.com/pixiu-llm/gateway/pkg/common/openaierror"
+	"github.com/pixiu-llm/gateway/pkg/metrics"
+)
+
+// Kind is the filter's name in pixiu.yaml.
+const Kind = "dgp.filter.llm.proxy"
+
+func init() {
+	filter.RegisterHTTPFilter(plugin{})
+}
+
+type plugin struct{}
+
+func (plugin) Kind() string { return Kind }
+
+func (plugin) CreateFilterFactory(env filter.Env) (filter.HTTPFilterFactory, error) {
+	return &factory{env: env}, nil
+}
+
+// factory is one configured instance of the filter: it owns the Proxy and its transport.
+type factory struct {
+	env   filter.Env
+	cfg   Config
+	proxy *Proxy
+}
+
+func (f *factory) Config() any { return &f.cfg }
+
+func (f *factory) Apply() error {
+	p, err := New(f.cfg, f.env)
+	if err != nil {
+		return err
+	}
+	f.proxy = p
+	return nil
+}
+
+// Handler returns the proxy; it answers every request, so next is never called.
+func (f *factory) Handler(http.Handler) http.Handler { return f.proxy }
+
+func (f *factory) Stop() {
+	if f.proxy != nil {
+		f.proxy.Close()
+	}
+}
+
+// Proxy forwards requests to the cluster named by the request's route (filter.RouteFrom).
+// It is safe for concurrent use.
+type Proxy struct {
+	cfg       Config
+	clusters  filter.ClusterSource
+	transport *http.Transport
+	logger    *slog.Logger
+	metrics   *metrics.Metrics
+}
+
+// New validates cfg, fills in defaults for zero fields, and builds a proxy with its own upstream
+// transport. Close releases the transport's idle connections.
+func New(cfg Config, env filter.Env) (*Proxy, error) {
+	if err := defaults.Set(&cfg); err != nil {
+		return nil, fmt.Errorf("applying defaults: %w", err)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if env.Clusters == nil {
+		return nil, errors.New("no cluster source")
+	}
+	logger := env.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Proxy{
+		cfg:       cfg,
+		clusters:  env.Clusters,
+		transport: newTransport(&cfg),
+		logger:    logger.With("filter", Kind),
+		metrics:   env.Metrics,
+	}, nil
+}
+
+// Close closes idle upstream connections; connections in use close when their request ends.
+func (p *Proxy) Close() { p.transport.CloseIdleConnections() }
+
+// statusClientClosed is recorded (never sent) when the client went away before the answer.
+const statusClientClosed = 499
+
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	route := filter.RouteFrom(r.Context())
+	if route == nil {
+		openaierror.Write(w, http.StatusInternalServerError, openaierror.TypeServer, "no_route",
+			"the LLM proxy filter was called outside a route")
+		return
+	}
+	c := p.clusters.Cluster(route.Cluster)
+	if c == nil || len(c.Members) == 0 {
+		status := route.ClusterNotFoundResponseCode
+		if status == 0 {
+			status = http.StatusServiceUnavailable
+		}
+		code, format := "cluster_not_found", "cluster %q not found"
+		if c != nil {
+			code, format = "cluster_empty", "cluster %q has no endpoints"
+		}
+		openaierror.Write(w, status, openaierror.TypeServer, code, fmt.Sprintf(format, route.Cluster))
+		p.metrics.Request(route.Cluster, "", status)
+		return
+	}
+
+	body, err := p.readBody(w, r)
+	if err != nil {
+		status := p.writeBodyError(w, r, err)
+		p.metrics.Request(c.Name, "", status)
+		return
+	}
+	// Reading the body to its end also made the server drop the listener's read deadline and
+	// start watching the connection, so the request's context ends when the client leaves.
+	x := exchange{p: p, w: w, rc: *http.NewResponseController(w), r: r, cluster: c, body: body}
+	x.run()
+}
+
+// readBody reads the whole request body, at most cfg.MaxRequestBodyBytes of it.
+func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	limit := p.cfg.MaxRequestBodyBytes
+	if r.ContentLength > limit {
+		return nil, &http.MaxBytesError{Limit: limit}
+	}
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return nil, nil
+	}
+	if r.ContentLength > 0 {
+		body := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			return nil, err
+		}
+		return body, nil
+	}
+	return io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+}
+
+// writeBodyError answers a request whose body could not be read and returns the status.
+func (p *Proxy) writeBodyError(w http.ResponseWriter, r *http.Request, err error) int {
+	var tooLarge *http.MaxBytesError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &tooLarge):
+		openaierror.Write(w, http.StatusRequestEntityTooLarge, openaierror.TypeInvalidRequest, "request_too_large",
+			fmt.Sprintf("request body is larger than %d bytes", tooLarge.Limit))
+		return http.StatusRequestEntityTooLarge
+	case r.Context().Err() != nil:
+		return statusClientClosed
+	case errors.As(err, &netErr) && netErr.Timeout():
+		openaierror.Write(w, http.StatusRequestTimeout, openaierror.TypeInvalidRequest, "request_timeout",
+			"timed out reading the request body")
+		return http.StatusRequestTimeout
+	default:
+		openaierror.Write(w, http.StatusBadRequest, openaierror.TypeInvalidRequest, "invalid_request_body",
+			"could not read the request body: "+err.Error())
+		return http.StatusBadRequest
+	}
+}
