@@ -5,9 +5,13 @@
 package metrics
 
 import (
+	"net/http"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 const namespace = "pixiu"
@@ -30,20 +34,45 @@ type Metrics struct {
 	registryErrors   *prometheus.CounterVec
 	registryUp       *prometheus.GaugeVec
 	lastSync         *prometheus.GaugeVec
+
+	// mu guards endpointSources, which remembers per cluster the sources reported so far, so a
+	// source whose last endpoint left drops to 0 instead of keeping its old count.
+	mu              sync.Mutex
+	endpointSources map[string]map[string]bool
+	// models are the model label values in use; past maxModels new names count as OtherModel.
+	// Tokens reads it on every answer, hence the read lock.
+	modelsMu sync.RWMutex
+	models   map[string]bool
 }
+
+// maxModels bounds the model label of the token counter: model names come from requests and
+// responses, and a client sending random names must not grow the scrape without bound.
+const maxModels = 100
+
+// Label values used when the real one is unknown or would make a label set unbounded.
+const (
+	// OtherModel stands for every model name past the first maxModels.
+	OtherModel = "other"
+	// UnknownModel is the model label when a response names none.
+	UnknownModel = "unknown"
+	// OtherOutcome is the outcome label of an attempt whose outcome is not one of the known ones.
+	OtherOutcome = "other"
+)
 
 // New creates the collectors on a fresh registry, with the Go and process collectors.
 func New() *Metrics {
 	reg := prometheus.NewRegistry()
 	m := &Metrics{
-		Registry: reg,
+		Registry:        reg,
+		endpointSources: map[string]map[string]bool{},
+		models:          map[string]bool{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "llm_requests_total",
 			Help: "Client requests handled by the LLM proxy, by cluster, final endpoint and status class.",
 		}, []string{"cluster", "endpoint", "code"}),
 		upstreamAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "llm_upstream_attempts_total",
-			Help: "Attempts sent upstream, by cluster, endpoint and outcome (2xx, 4xx, 5xx, error, timeout).",
+			Help: "Attempts sent upstream, by cluster, endpoint and outcome (2xx, 3xx, 4xx, 5xx, error, timeout, canceled, other).",
 		}, []string{"cluster", "endpoint", "outcome"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "llm_retries_total",
@@ -69,7 +98,7 @@ func New() *Metrics {
 		}, []string{"cluster", "endpoint"}),
 		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "llm_tokens_total",
-			Help: "Tokens reported by upstream usage objects, by cluster, model and kind (prompt, completion, total).",
+			Help: "Tokens reported by upstream usage objects, by cluster, model and kind (prompt, completion, total). Past 100 distinct models, new ones count as model=\"other\".",
 		}, []string{"cluster", "model", "kind"}),
 		endpoints: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "cluster_endpoints",
@@ -115,12 +144,13 @@ func (m *Metrics) Request(cluster, endpoint string, code int) {
 }
 
 // UpstreamAttempt records one upstream attempt. outcome is a status class ("2xx", "5xx", ...),
-// "error" or "timeout"; d is the attempt's duration.
+// "error", "timeout" or "canceled"; a bare status code ("429") counts as its class and anything
+// else as OtherOutcome, so the label stays bounded. d is the attempt's duration.
 func (m *Metrics) UpstreamAttempt(cluster, endpoint, outcome string, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.upstreamAttempts.WithLabelValues(cluster, endpoint, outcome).Inc()
+	m.upstreamAttempts.WithLabelValues(cluster, endpoint, normalizeOutcome(outcome)).Inc()
 	m.upstreamLatency.WithLabelValues(cluster, endpoint).Observe(d.Seconds())
 }
 
@@ -156,11 +186,12 @@ func (m *Metrics) Cooldown(cluster, endpoint string) {
 	m.cooldowns.WithLabelValues(cluster, endpoint).Inc()
 }
 
-// Tokens adds usage reported by an upstream response.
+// Tokens adds usage reported by an upstream response. An empty model counts as UnknownModel.
 func (m *Metrics) Tokens(cluster, model string, prompt, completion, total int64) {
-	if m == nil {
+	if m == nil || (prompt <= 0 && completion <= 0 && total <= 0) {
 		return
 	}
+	model = m.modelLabel(model)
 	if prompt > 0 {
 		m.tokens.WithLabelValues(cluster, model, "prompt").Add(float64(prompt))
 	}
@@ -172,12 +203,45 @@ func (m *Metrics) Tokens(cluster, model string, prompt, completion, total int64)
 	}
 }
 
-// SetEndpoints sets the number of endpoints of a cluster from a source.
+// SetEndpoints sets the number of endpoints of a cluster from a source. Prefer
+// SetClusterEndpoints, which also zeroes sources that no longer have endpoints.
 func (m *Metrics) SetEndpoints(cluster, source string, n int) {
 	if m == nil {
 		return
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.rememberSourceLocked(cluster, source)
 	m.endpoints.WithLabelValues(cluster, source).Set(float64(n))
+}
+
+// SetClusterEndpoints sets the endpoint counts of a cluster for every source at once: bySource
+// holds the sources that have endpoints now, and every source reported earlier for the cluster
+// but missing from bySource is set to 0.
+func (m *Metrics) SetClusterEndpoints(cluster string, bySource map[string]int) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for source := range m.endpointSources[cluster] {
+		if _, ok := bySource[source]; !ok {
+			m.endpoints.WithLabelValues(cluster, source).Set(0)
+		}
+	}
+	for source, n := range bySource {
+		m.rememberSourceLocked(cluster, source)
+		m.endpoints.WithLabelValues(cluster, source).Set(float64(n))
+	}
+}
+
+func (m *Metrics) rememberSourceLocked(cluster, source string) {
+	sources := m.endpointSources[cluster]
+	if sources == nil {
+		sources = map[string]bool{}
+		m.endpointSources[cluster] = sources
+	}
+	sources[source] = true
 }
 
 // DiscoveryEvent counts an endpoint change applied from a registry; typ is add, update or delete.
@@ -214,6 +278,50 @@ func (m *Metrics) RegistrySynced(registry string, at time.Time) {
 	m.lastSync.WithLabelValues(registry).Set(float64(at.UnixNano()) / 1e9)
 }
 
+// Handler serves the metrics in the Prometheus exposition format. On a nil *Metrics it answers 404.
+func (m *Metrics) Handler() http.Handler {
+	if m == nil {
+		return http.NotFoundHandler()
+	}
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{
+		// A collector error still serves what could be gathered instead of failing the scrape.
+		ErrorHandling: promhttp.ContinueOnError,
+	})
+}
+
+func (m *Metrics) modelLabel(model string) string {
+	if model == "" {
+		return UnknownModel
+	}
+	m.modelsMu.RLock()
+	known := m.models[model]
+	m.modelsMu.RUnlock()
+	if known {
+		return model
+	}
+	m.modelsMu.Lock()
+	defer m.modelsMu.Unlock()
+	if m.models[model] {
+		return model
+	}
+	if len(m.models) >= maxModels {
+		return OtherModel
+	}
+	m.models[model] = true
+	return model
+}
+
+func normalizeOutcome(outcome string) string {
+	switch outcome {
+	case "1xx", "2xx", "3xx", "4xx", "5xx", "error", "timeout", "canceled":
+		return outcome
+	}
+	if code, err := strconv.Atoi(outcome); err == nil && code >= 100 && code <= 599 {
+		return statusClass(code)
+	}
+	return OtherOutcome
+}
+
 func statusClass(code int) string {
 	switch {
 	case code >= 500:
@@ -224,6 +332,8 @@ func statusClass(code int) string {
 		return "3xx"
 	case code >= 200:
 		return "2xx"
+	case code >= 100:
+		return "1xx"
 	default:
 		return "other"
 	}

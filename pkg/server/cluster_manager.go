@@ -193,9 +193,8 @@ func (cm *ClusterManager) countEndpoints(c *cluster.Cluster) {
 	for _, m := range c.Members {
 		bySource[m.Source]++
 	}
-	for source, n := range bySource {
-		cm.metrics.SetEndpoints(c.Name, source, n)
-	}
+	// SetClusterEndpoints also zeroes a source whose last endpoint just left.
+	cm.metrics.SetClusterEndpoints(c.Name, bySource)
 }
 
 // newMember compiles an endpoint into a member. Callers hold cm.mu or own cm exclusively.
@@ -203,6 +202,9 @@ func (cm *ClusterManager) newMember(clusterName string, ep *model.Endpoint, sour
 	ep = ep.Clone()
 	if len(ep.Address.Domains) == 0 && ep.Address.Address == "" {
 		return nil, fmt.Errorf("no address: set socket_address.domains or socket_address.address")
+	}
+	if _, err := ep.Address.Target("https"); err != nil {
+		return nil, err
 	}
 	if ep.Address.Port < 0 || ep.Address.Port > 65535 {
 		return nil, fmt.Errorf("socket_address.port %d out of range 0..65535", ep.Address.Port)

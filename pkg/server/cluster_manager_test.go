@@ -105,6 +105,8 @@ func TestClusterManagerRejectsInvalidEndpoint(t *testing.T) {
 	assert.Equal(t, "10.0.0.1", cm.Cluster("chat").Members[0].Endpoint.Address.Address, "the working endpoint is kept")
 
 	assert.Error(t, cm.SetEndpoint("chat", &model.Endpoint{ID: "no-address"}))
+	assert.ErrorContains(t, cm.SetEndpoint("chat", &model.Endpoint{ID: "ftp", Address: model.SocketAddress{Domains: []string{"ftp://files.example"}}}),
+		`scheme "ftp" is not http or https`)
 	assert.Error(t, cm.SetEndpoint("", endpoint("x", "10.0.0.1", "")))
 	assert.Error(t, cm.SetEndpoint("chat", &model.Endpoint{}))
 }

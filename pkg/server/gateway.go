@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pixiu-llm/gateway/pkg/common/extension/filter"
+	"github.com/pixiu-llm/gateway/pkg/common/redact"
 	"github.com/pixiu-llm/gateway/pkg/config"
 	"github.com/pixiu-llm/gateway/pkg/metrics"
 	"github.com/pixiu-llm/gateway/pkg/model"
@@ -28,6 +29,7 @@ type Gateway struct {
 	serving   sync.WaitGroup
 	stopOnce  sync.Once
 	stopErr   error
+	obs       observability // metrics and admin servers, see observability.go
 }
 
 // New builds a gateway from a loaded config: it creates the cluster manager and applies every
@@ -36,6 +38,7 @@ func New(doc *config.Document, logger *slog.Logger) (*Gateway, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	logger = slog.New(redact.NewHandler(logger.Handler())) // no API key or password reaches a log
 	for _, w := range doc.Warnings {
 		logger.Warn("config: "+w.Msg, "file", doc.File, "line", w.Line, "key", w.Path)
 	}
@@ -52,6 +55,9 @@ func New(doc *config.Document, logger *slog.Logger) (*Gateway, error) {
 		return nil, &config.Error{File: doc.File, Err: err}
 	}
 	g.Clusters = cm
+	if err := g.newObservability(doc); err != nil {
+		return nil, err
+	}
 
 	env := filter.Env{Clusters: cm, Logger: logger, Metrics: g.Metrics}
 	for i, l := range b.StaticResources.Listeners {
@@ -73,8 +79,12 @@ func New(doc *config.Document, logger *slog.Logger) (*Gateway, error) {
 }
 
 // Start binds every listener, then serves and starts the adapters. It fails only when a listener
-// cannot bind; adapters start in the background and never fail Start.
+// (or the metrics or admin server, bound first) cannot bind; adapters start in the background and
+// never fail Start.
 func (g *Gateway) Start() error {
+	if err := g.startObservability(); err != nil {
+		return err
+	}
 	for _, l := range g.listeners {
 		if err := l.listen(); err != nil {
 			for _, bound := range g.listeners {
@@ -82,6 +92,7 @@ func (g *Gateway) Start() error {
 					_ = bound.ln.Close()
 				}
 			}
+			g.stopObservability()
 			return err
 		}
 	}
@@ -93,6 +104,7 @@ func (g *Gateway) Start() error {
 		}()
 	}
 	g.Adapters.Start()
+	g.obs.serving.Store(true)
 	return nil
 }
 
@@ -111,6 +123,7 @@ func (g *Gateway) ListenerAddrs() map[string]net.Addr {
 // then stops the adapters. It is idempotent and returns the first error of the first call.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.stopOnce.Do(func() {
+		g.obs.serving.Store(false)
 		if g.shutdown.Timeout > 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, g.shutdown.Timeout)
@@ -142,6 +155,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 			step = 10 * time.Second
 		}
 		g.Adapters.Stop(step)
+		g.stopObservability()
 		g.Logger.Info("gateway stopped", "took", time.Since(start).Round(time.Millisecond).String())
 		g.stopErr = errors.Join(errs...)
 	})
