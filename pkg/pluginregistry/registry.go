@@ -3,6 +3,7 @@
 package pluginregistry
 
 import (
+	_ "github.com/pixiu-llm/gateway/pkg/adapter/llmregistry"
 	_ "github.com/pixiu-llm/gateway/pkg/cluster/retry/countbased"
 	_ "github.com/pixiu-llm/gateway/pkg/cluster/retry/exponentialbackoff"
 	_ "github.com/pixiu-llm/gateway/pkg/cluster/retry/noretry"

@@ -1,0 +1,313 @@
+package llmregistry
+
+import (
+	"fmt"
+	"log/slog"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+
+	"dubbo.apache.org/dubbo-go/v3/remoting"
+
+	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
+	"github.com/pixiu-llm/gateway/pkg/common/extension/adapter"
+	"github.com/pixiu-llm/gateway/pkg/model"
+)
+
+// Kind is the adapter's name in pixiu.yaml.
+const Kind = "dgp.adapter.llmregistrycenter"
+
+func init() {
+	adapter.RegisterAdapterPlugin(Plugin{})
+}
+
+// Plugin creates LLM registry adapters.
+type Plugin struct{}
+
+// Kind implements adapter.AdapterPlugin.
+func (Plugin) Kind() string { return Kind }
+
+// CreateAdapter implements adapter.AdapterPlugin. Nothing is validated or started here.
+func (Plugin) CreateAdapter(cfg *model.Adapter, env adapter.Env) (adapter.Adapter, error) {
+	if env.Endpoints == nil {
+		return nil, fmt.Errorf("%s: no endpoint manager", Kind)
+	}
+	logger := env.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Adapter{env: env, logger: logger, raw: cfg.Config, endpoints: map[endpointKey]*appliedEndpoint{}}, nil
+}
+
+// Config is the adapter's config block.
+type Config struct {
+	// Registries are the registries to watch, by name.
+	Registries map[string]*registry.Config `yaml:"registries" json:"registries"`
+}
+
+// Adapter watches the configured registries and applies what they discover.
+type Adapter struct {
+	env    adapter.Env
+	logger *slog.Logger
+	raw    map[string]any
+	cfg    Config
+
+	registries []*watched // sorted by name; set by Apply
+
+	mu        sync.Mutex
+	endpoints map[endpointKey]*appliedEndpoint // what this adapter put into the clusters
+
+	startOnce sync.Once
+	stopOnce  sync.Once
+}
+
+type endpointKey struct{ cluster, id string }
+
+type appliedEndpoint struct {
+	registry string
+	service  string
+	instance string
+	endpoint *model.Endpoint
+}
+
+// watched is one configured registry and its listener.
+type watched struct {
+	name     string
+	cfg      registry.Config
+	registry registry.Registry
+	adapter  *Adapter
+	// rejected is the registry's current rejection set; guarded by adapter.mu.
+	rejected []*registry.MetadataError
+}
+
+// Config implements adapter.Adapter.
+func (a *Adapter) Config() any { return &a.cfg }
+
+// Apply builds one registry per configured entry. Every error names the registry; on error no
+// registry is kept.
+func (a *Adapter) Apply() error {
+	if len(a.cfg.Registries) == 0 {
+		return fmt.Errorf("registries: no registry configured")
+	}
+	a.warnUnknownKeys()
+	names := make([]string, 0, len(a.cfg.Registries))
+	for name := range a.cfg.Registries {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	built := make([]*watched, 0, len(names))
+	for _, name := range names {
+		rc := a.cfg.Registries[name]
+		if rc == nil {
+			return fmt.Errorf("registry %q: empty config", name)
+		}
+		cfg := rc.WithDefaults()
+		if cfg.Protocol == "" {
+			return fmt.Errorf("registry %q: protocol is not set (known: %s)", name, strings.Join(registry.Protocols(), ", "))
+		}
+		factory, ok := registry.Lookup(cfg.Protocol)
+		if !ok {
+			return fmt.Errorf("registry %q: unknown protocol %q (known: %s)", name, cfg.Protocol, strings.Join(registry.Protocols(), ", "))
+		}
+		reg, err := factory(cfg, registry.Env{Name: name, Logger: a.logger, Metrics: a.env.Metrics})
+		if err != nil {
+			return fmt.Errorf("registry %q: %w", name, err)
+		}
+		if reg == nil {
+			return fmt.Errorf("registry %q: protocol %q built no registry", name, cfg.Protocol)
+		}
+		built = append(built, &watched{name: name, cfg: cfg, registry: reg, adapter: a})
+	}
+	a.registries = built
+	return nil
+}
+
+// warnUnknownKeys reports keys of a registry entry that the config does not know; the host's
+// decoder does not look inside maps.
+func (a *Adapter) warnUnknownKeys() {
+	regs, _ := a.raw["registries"].(map[string]any)
+	known := map[string]bool{}
+	t := reflect.TypeOf(registry.Config{})
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		known[name] = true
+	}
+	for name, entry := range regs {
+		fields, _ := entry.(map[string]any)
+		for key := range fields {
+			if !known[key] {
+				a.logger.Warn("config: unknown key, ignored", "key", fmt.Sprintf("registries.%s.%s", name, key))
+			}
+		}
+	}
+}
+
+// Start starts every registry watch; it returns at once.
+func (a *Adapter) Start() {
+	a.startOnce.Do(func() {
+		for _, w := range a.registries {
+			w.registry.Start(w)
+		}
+	})
+}
+
+// Stop stops every registry watch and waits for them. Endpoints already applied stay in the
+// clusters: the gateway is shutting down, and in-flight requests may still use them.
+func (a *Adapter) Stop() {
+	a.stopOnce.Do(func() {
+		var wg sync.WaitGroup
+		for _, w := range a.registries {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				w.registry.Stop()
+			}()
+		}
+		wg.Wait()
+	})
+}
+
+// OnEndpointEvent applies one change from the registry to the gateway's clusters.
+func (w *watched) OnEndpointEvent(ev registry.Event) error {
+	if ev.Endpoint == nil {
+		return fmt.Errorf("endpoint event without endpoint")
+	}
+	switch ev.Type {
+	case remoting.EventTypeAdd, remoting.EventTypeUpdate:
+		return w.OnAddEndpoint(ev)
+	case remoting.EventTypeDel:
+		return w.OnRemoveEndpoint(ev)
+	default:
+		return fmt.Errorf("unknown event type %v", ev.Type)
+	}
+}
+
+// OnAddEndpoint inserts the endpoint into its cluster (created when absent) or replaces the one
+// with the same id entirely, LLM settings included. It refuses an id that belongs to a static
+// endpoint or to another registry.
+func (w *watched) OnAddEndpoint(ev registry.Event) error {
+	a := w.adapter
+	k := endpointKey{ev.Cluster, ev.Endpoint.ID}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	cur := a.endpoints[k]
+	if cur != nil && cur.registry != w.name {
+		return fmt.Errorf("registry %q already provides it", cur.registry)
+	}
+	if err := a.env.Endpoints.SetEndpoint(ev.Cluster, ev.Endpoint); err != nil {
+		return err
+	}
+	a.endpoints[k] = &appliedEndpoint{registry: w.name, service: ev.Service, instance: ev.Instance, endpoint: ev.Endpoint.Clone()}
+	attrs := append(endpointAttrs(w.name, ev), "address", addressOf(ev.Endpoint))
+	if cur == nil {
+		a.env.Metrics.DiscoveryEvent(w.name, "add")
+		a.logger.Info("endpoint added", attrs...)
+	} else {
+		a.env.Metrics.DiscoveryEvent(w.name, "update")
+		a.logger.Info("endpoint updated", append(attrs, "changed", changedFields(cur.endpoint, ev.Endpoint))...)
+	}
+	return nil
+}
+
+// OnRemoveEndpoint removes the endpoint by id, if this registry added it.
+func (w *watched) OnRemoveEndpoint(ev registry.Event) error {
+	a := w.adapter
+	k := endpointKey{ev.Cluster, ev.Endpoint.ID}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if cur := a.endpoints[k]; cur == nil || cur.registry != w.name {
+		return nil
+	}
+	if err := a.env.Endpoints.DeleteEndpoint(ev.Cluster, ev.Endpoint.ID); err != nil {
+		a.logger.Error("endpoint not removed", append(endpointAttrs(w.name, ev), "error", err.Error())...)
+		return err
+	}
+	delete(a.endpoints, k)
+	a.env.Metrics.DiscoveryEvent(w.name, "delete")
+	a.logger.Info("endpoint removed", endpointAttrs(w.name, ev)...)
+	return nil
+}
+
+// OnRejections records the registry's rejection set and logs what changed in it.
+func (w *watched) OnRejections(rejections []*registry.MetadataError) {
+	a := w.adapter
+	a.mu.Lock()
+	prev := w.rejected
+	w.rejected = rejections
+	a.mu.Unlock()
+
+	type instance struct{ service, instance string }
+	had := map[registry.MetadataError]bool{}
+	hadInstance := map[instance]bool{}
+	for _, r := range prev {
+		had[*r] = true
+		hadInstance[instance{r.Service, r.Instance}] = true
+	}
+	still := map[instance]bool{}
+	for _, r := range rejections {
+		still[instance{r.Service, r.Instance}] = true
+		if !had[*r] {
+			a.logger.Warn("instance rejected", "registry", w.name, "service", r.Service, "instance", r.Instance,
+				"key", r.Key, "reason", r.Reason)
+		}
+	}
+	for _, r := range prev {
+		i := instance{r.Service, r.Instance}
+		if hadInstance[i] && !still[i] {
+			delete(hadInstance, i)
+			a.logger.Info("instance no longer rejected", "registry", w.name, "service", r.Service, "instance", r.Instance)
+		}
+	}
+	a.env.Metrics.SetRejected(w.name, len(rejections))
+}
+
+func endpointAttrs(registryName string, ev registry.Event) []any {
+	return []any{"registry", registryName, "cluster", ev.Cluster, "endpoint", ev.Endpoint.ID,
+		"service", ev.Service, "instance", ev.Instance}
+}
+
+// addressOf is what the proxy dials, for logs and status: the domains if any, else host:port.
+func addressOf(ep *model.Endpoint) string {
+	if len(ep.Address.Domains) > 0 {
+		return strings.Join(ep.Address.Domains, ",")
+	}
+	return fmt.Sprintf("%s:%d", ep.Address.Address, ep.Address.Port)
+}
+
+// changedFields names what an update changed, without values (keys are secrets).
+func changedFields(old, cur *model.Endpoint) []string {
+	var out []string
+	if old.Name != cur.Name {
+		out = append(out, "name")
+	}
+	if !reflect.DeepEqual(old.Address, cur.Address) {
+		out = append(out, "address")
+	}
+	if old.Weight != cur.Weight {
+		out = append(out, "weight")
+	}
+	if !reflect.DeepEqual(old.Metadata, cur.Metadata) {
+		out = append(out, "metadata")
+	}
+	o, c := old.LLMMeta, cur.LLMMeta
+	if o == nil || c == nil {
+		if o != c {
+			out = append(out, "llm_meta")
+		}
+		return out
+	}
+	if !reflect.DeepEqual(o.Keys(), c.Keys()) {
+		out = append(out, "api_keys")
+	}
+	if !reflect.DeepEqual(o.RetryPolicy, c.RetryPolicy) {
+		out = append(out, "retry_policy")
+	}
+	if o.Fallback != c.Fallback {
+		out = append(out, "fallback")
+	}
+	if o.HealthCheckInterval != c.HealthCheckInterval {
+		out = append(out, "health_check_interval")
+	}
+	return out
+}

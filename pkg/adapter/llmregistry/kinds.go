@@ -1,0 +1,7 @@
+package llmregistry
+
+// The built-in registry kinds. Each registers its factory from init; a new kind is one more
+// import here, and nothing else in this package changes.
+import (
+	_ "github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry/nacos"
+)
