@@ -140,7 +140,7 @@ func (m *Metrics) Request(cluster, endpoint string, code int) {
 	if m == nil {
 		return
 	}
-	m.requests.WithLabelValues(cluster, endpoint, statusClass(code)).Inc()
+	m.requests.WithLabelValues(cluster, endpoint, StatusClass(code)).Inc()
 }
 
 // UpstreamAttempt records one upstream attempt. outcome is a status class ("2xx", "5xx", ...),
@@ -317,12 +317,13 @@ func normalizeOutcome(outcome string) string {
 		return outcome
 	}
 	if code, err := strconv.Atoi(outcome); err == nil && code >= 100 && code <= 599 {
-		return statusClass(code)
+		return StatusClass(code)
 	}
 	return OtherOutcome
 }
 
-func statusClass(code int) string {
+// StatusClass is the label value of an HTTP status: "2xx", "4xx", ...
+func StatusClass(code int) string {
 	switch {
 	case code >= 500:
 		return "5xx"

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pixiu-llm/gateway/pkg/cluster"
 	"github.com/pixiu-llm/gateway/pkg/common/openaierror"
+	"github.com/pixiu-llm/gateway/pkg/metrics"
 )
 
 // errHeaderTimeout cancels an attempt whose response headers did not arrive within the timeout.
@@ -146,7 +147,7 @@ func (x *exchange) attempt(m *cluster.Member, t target, n int, final bool) attem
 		// Reading the answer (within the timeout) also frees the connection for reuse.
 		x.keep(m, resp)
 		timer.Stop()
-		x.p.metrics.UpstreamAttempt(x.cluster.Name, m.ID(), statusClass(resp.StatusCode), time.Since(start))
+		x.p.metrics.UpstreamAttempt(x.cluster.Name, m.ID(), metrics.StatusClass(resp.StatusCode), time.Since(start))
 		x.lastTimeout = false
 		x.debug("upstream attempt failed", m, n, "status", resp.StatusCode)
 		return attemptResult{outcome: retryable, reason: "status " + strconv.Itoa(resp.StatusCode), retryAfter: retryAfter(resp)}
@@ -321,20 +322,6 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-func statusClass(code int) string {
-	switch {
-	case code >= 500:
-		return "5xx"
-	case code >= 400:
-		return "4xx"
-	case code >= 300:
-		return "3xx"
-	case code >= 200:
-		return "2xx"
-	}
-	return "1xx"
 }
 
 func plural(n int, word string) string {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pixiu-llm/gateway/pkg/cluster"
+	"github.com/pixiu-llm/gateway/pkg/metrics"
 )
 
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
@@ -69,7 +70,7 @@ func (x *exchange) relay(m *cluster.Member, resp *http.Response, start time.Time
 		}
 	}
 
-	x.p.metrics.UpstreamAttempt(cl, id, statusClass(resp.StatusCode), time.Since(start))
+	x.p.metrics.UpstreamAttempt(cl, id, metrics.StatusClass(resp.StatusCode), time.Since(start))
 	if usage != nil && usage.found {
 		x.p.metrics.Tokens(cl, usage.modelName(), usage.prompt, usage.completion, usage.total)
 	}
