@@ -21,7 +21,7 @@ func NewRoot() *cobra.Command {
 	}
 	gateway := &cobra.Command{Use: "gateway", Short: "Run the gateway"}
 	gateway.AddCommand(newStartCommand())
-	root.AddCommand(gateway, newVersionCommand())
+	root.AddCommand(gateway, newVersionCommand(), newLLMCommand())
 	return root
 }
 

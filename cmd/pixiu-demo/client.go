@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/openai/openai-go"
+	"github.com/openai/openai-go/option"
+)
+
+// client is an openai-go client pointed at the gateway. It sends a placeholder key: the
+// gateway replaces Authorization with the key of whichever provider it picks.
+func (d *demo) client() openai.Client {
+	return openai.NewClient(
+		option.WithBaseURL(d.gatewayURL+"/v1/"),
+		option.WithAPIKey("no-provider-key-on-the-client"),
+		option.WithMaxRetries(0), // show what the gateway does, not client retries
+		option.WithRequestTimeout(15*time.Second),
+	)
+}
+
+func chatParams(prompt string) openai.ChatCompletionNewParams {
+	return openai.ChatCompletionNewParams{
+		Model:    "demo-model",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage(prompt)},
+	}
+}
+
+// chatOnce sends one chat completion and returns the reply and the provider that wrote it.
+func (d *demo) chatOnce(ctx context.Context) (reply, who string, err error) {
+	client := d.client()
+	resp, err := client.Chat.Completions.New(ctx, chatParams("Who are you?"))
+	if err != nil {
+		return "", "", err
+	}
+	if len(resp.Choices) == 0 {
+		return "", "", errors.New("completion without choices")
+	}
+	reply = resp.Choices[0].Message.Content
+	return reply, providerOf(reply), nil
+}
+
+// chat is chatOnce, counted in the summary.
+func (d *demo) chat(ctx context.Context) (reply, who string, err error) {
+	reply, who, err = d.chatOnce(ctx)
+	if err == nil {
+		d.mu.Lock()
+		d.requests++
+		d.answered[who]++
+		d.mu.Unlock()
+	}
+	return reply, who, err
+}
+
+// stream sends a streamed chat completion and calls onChunk for every content chunk as it
+// arrives, with the time since the request was sent.
+func (d *demo) stream(ctx context.Context, onChunk func(i int, at time.Duration, text string)) (who string, chunks int, err error) {
+	client := d.client()
+	began := time.Now()
+	s := client.Chat.Completions.NewStreaming(ctx, chatParams("Tell me who you are, slowly."))
+	defer s.Close()
+	var acc openai.ChatCompletionAccumulator
+	for s.Next() {
+		chunk := s.Current()
+		acc.AddChunk(chunk)
+		if len(chunk.Choices) == 0 || chunk.Choices[0].Delta.Content == "" {
+			continue
+		}
+		chunks++
+		onChunk(chunks, time.Since(began), chunk.Choices[0].Delta.Content)
+	}
+	if err := s.Err(); err != nil {
+		return "", chunks, err
+	}
+	if len(acc.Choices) == 0 {
+		return "", chunks, errors.New("stream without content")
+	}
+	who = providerOf(acc.Choices[0].Message.Content)
+	d.mu.Lock()
+	d.requests++
+	d.answered[who]++
+	d.mu.Unlock()
+	return who, chunks, nil
+}
+
+// providerOf reads the provider name out of a stub's reply ("Hello from <name>...").
+func providerOf(reply string) string {
+	_, after, ok := strings.Cut(reply, "Hello from ")
+	if !ok {
+		return ""
+	}
+	name, _, _ := strings.Cut(after, " ")
+	return name
+}

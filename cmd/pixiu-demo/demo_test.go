@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// lockedBuffer lets the test read the narration the demo writes from several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func buildPixiu(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "pixiu")
+	out, err := exec.Command("go", "build", "-o", bin, "../pixiu").CombinedOutput()
+	require.NoError(t, err, "go build ./cmd/pixiu: %s", out)
+	return bin
+}
+
+// TestDemoRunsToTheEnd runs the whole demo against a freshly built gateway binary: every step
+// checks its own outcome (who answered, fallback, discovery, rejection report, exit codes).
+func TestDemoRunsToTheEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the registry, the gateway and provider processes")
+	}
+	bin := buildPixiu(t)
+	var out lockedBuffer
+	d := newDemo(bin, "../../configs/demo.yaml", &out)
+	t.Cleanup(func() { _ = d.cleanup() }) // also when an assertion stops the test early
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	err := d.run(ctx)
+	require.NoError(t, d.cleanup())
+	require.NoError(t, err, "demo output:\n%s", out.String())
+
+	text := out.String()
+	for _, want := range []string{
+		"exit status 1: the message names the metadata key",
+		"answered by alpha", "answered by beta", "answered by gamma",
+		"chunk 3", "-> fallback -> answered by beta",
+		"the gateway no longer routes to alpha",
+		`key "port"`, "pixiu_registry_rejected_instances",
+		"gateway stopped on SIGTERM (exit status 0)",
+	} {
+		assert.Contains(t, text, want)
+	}
+	_, err = os.Stat(d.tmp)
+	assert.True(t, os.IsNotExist(err), "temp dir %s left behind", d.tmp)
+}
+
+// TestDemoInterruptedStopsEverything cancels the demo in the middle (as Ctrl-C does) and checks
+// that cleanup leaves no process and no temp dir behind.
+func TestDemoInterruptedStopsEverything(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the registry, the gateway and provider processes")
+	}
+	bin := buildPixiu(t)
+	var out lockedBuffer
+	d := newDemo(bin, "../../configs/demo.yaml", &out)
+	t.Cleanup(func() { _ = d.cleanup() }) // also when an assertion stops the test early
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		// Interrupt once the gateway is routing, with register processes and the gateway running.
+		deadline := time.Now().Add(2 * time.Minute)
+		for time.Now().Before(deadline) && !strings.Contains(out.String(), "answered by") {
+			time.Sleep(20 * time.Millisecond)
+		}
+		cancel()
+	}()
+	err := d.run(ctx)
+	require.ErrorIs(t, err, context.Canceled, "demo output:\n%s", out.String())
+
+	var children []*child
+	if d.gateway != nil {
+		children = append(children, d.gateway)
+	}
+	for _, p := range d.providers {
+		if p.reg != nil {
+			children = append(children, p.reg)
+		}
+	}
+	require.NotEmpty(t, children, "the demo was interrupted before it started any process")
+	require.NoError(t, d.cleanup())
+	for _, c := range children {
+		assert.True(t, c.exited(), "%s still running after cleanup", c.name)
+	}
+	_, err = os.Stat(d.tmp)
+	assert.True(t, os.IsNotExist(err), "temp dir %s left behind", d.tmp)
+}
