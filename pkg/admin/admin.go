@@ -7,18 +7,17 @@
 package admin
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/pixiu-llm/gateway/pkg/cluster"
 	"github.com/pixiu-llm/gateway/pkg/common/extension/adapter"
+	"github.com/pixiu-llm/gateway/pkg/common/httpserver"
 	"github.com/pixiu-llm/gateway/pkg/common/redact"
 	"github.com/pixiu-llm/gateway/pkg/model"
 )
@@ -50,14 +49,9 @@ type Sources struct {
 
 // Server is the admin HTTP server.
 type Server struct {
-	addr   string
+	*httpserver.Server
 	src    Sources
-	srv    *http.Server
 	logger *slog.Logger
-
-	mu     sync.Mutex
-	ln     net.Listener
-	served chan struct{}
 }
 
 // New prepares an admin server for cfg.Address (see ResolveAddress). It does not bind yet. The
@@ -76,15 +70,8 @@ func New(cfg model.Admin, src Sources, logger *slog.Logger) (*Server, error) {
 	if src.Now == nil {
 		src.Now = time.Now
 	}
-	s := &Server{addr: addr, src: src, logger: logger.With("server", "admin")}
-	s.srv = &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
-	}
+	s := &Server{src: src, logger: logger.With("server", "admin")}
+	s.Server = httpserver.New("admin API", addr, s.Handler(), logger)
 	return s, nil
 }
 
@@ -131,51 +118,10 @@ func (s *Server) Handler() http.Handler {
 
 // Start binds the address and serves in the background.
 func (s *Server) Start() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ln != nil {
-		return errors.New("admin server already started")
+	if err := s.Server.Start(""); err != nil {
+		return fmt.Errorf("admin.address: %w", err)
 	}
-	ln, err := net.Listen("tcp", s.addr)
-	if err != nil {
-		return fmt.Errorf("admin.address: cannot serve the admin API on %s: %w", s.addr, err)
-	}
-	s.ln = ln
-	s.served = make(chan struct{})
-	s.logger.Info("serving the admin API", "address", "http://"+ln.Addr().String())
-	go func() {
-		defer close(s.served)
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.logger.Error("admin server stopped", "error", err)
-		}
-	}()
 	return nil
-}
-
-// Addr is the bound address, or nil before Start.
-func (s *Server) Addr() net.Addr {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ln == nil {
-		return nil
-	}
-	return s.ln.Addr()
-}
-
-// Shutdown stops the server, letting requests in progress finish until ctx ends. It is idempotent
-// and safe before Start.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	served := s.served
-	s.mu.Unlock()
-	err := s.srv.Shutdown(ctx)
-	if err != nil {
-		_ = s.srv.Close()
-	}
-	if served != nil {
-		<-served
-	}
-	return err
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
