@@ -1,37 +1,19 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pixiu-llm/gateway/pkg/test/logcapture"
 )
-
-// lockedBuffer lets the test read the narration the demo writes from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func buildPixiu(t *testing.T) string {
 	t.Helper()
@@ -48,7 +30,7 @@ func TestDemoRunsToTheEnd(t *testing.T) {
 		t.Skip("runs the registry, the gateway and provider processes")
 	}
 	bin := buildPixiu(t)
-	var out lockedBuffer
+	var out logcapture.Buffer
 	d := newDemo(bin, "../../configs/demo.yaml", &out)
 	t.Cleanup(func() { _ = d.cleanup() }) // also when an assertion stops the test early
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -79,7 +61,7 @@ func TestDemoInterruptedStopsEverything(t *testing.T) {
 		t.Skip("runs the registry, the gateway and provider processes")
 	}
 	bin := buildPixiu(t)
-	var out lockedBuffer
+	var out logcapture.Buffer
 	d := newDemo(bin, "../../configs/demo.yaml", &out)
 	t.Cleanup(func() { _ = d.cleanup() }) // also when an assertion stops the test early
 	ctx, cancel := context.WithCancel(context.Background())

@@ -7,7 +7,6 @@ package admin_test
 // API, client-facing error bodies.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -15,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +24,7 @@ import (
 	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry"
 	"github.com/pixiu-llm/gateway/pkg/server"
 	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
+	"github.com/pixiu-llm/gateway/pkg/test/logcapture"
 )
 
 const (
@@ -107,24 +106,6 @@ func hygieneRoutes(clusters ...string) string {
 	return strings.TrimRight(b.String(), "\n")
 }
 
-// syncBuffer is a log sink safe for the gateway's concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func portOf(t *testing.T, addr string) int {
 	t.Helper()
 	tcp, err := net.ResolveTCPAddr("tcp", addr)
@@ -147,7 +128,7 @@ func TestSecretsAppearNowhere(t *testing.T) {
 	require.NoError(t, err)
 	doc.Bootstrap.Metric.PrometheusPort = 0
 
-	logs := &syncBuffer{}
+	logs := &logcapture.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	g, err := server.New(doc, logger)
 	require.NoError(t, err)

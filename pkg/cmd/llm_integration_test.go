@@ -1,14 +1,12 @@
 package cmd
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry"
 	"github.com/pixiu-llm/gateway/pkg/server"
 	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
+	"github.com/pixiu-llm/gateway/pkg/test/logcapture"
 	"github.com/pixiu-llm/gateway/pkg/test/polaris"
 )
 
@@ -53,24 +52,6 @@ static_resources:
             refresh_interval: 1s
   shutdown_config: {timeout: 5s, step_timeout: 5s}
 `
-
-// syncBuffer is a bytes.Buffer safe to read while the command writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func startRegistryGateway(t *testing.T, nacosAddr, group, clusterName string) string {
 	t.Helper()
@@ -129,7 +110,7 @@ func TestRegisteredInstanceIsRoutedByGateway(t *testing.T) {
 	t.Setenv("ALPHA_TEST_KEY", key)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &syncBuffer{}
+	out := &logcapture.Buffer{}
 	root := NewRoot()
 	root.SetArgs([]string{"llm", "register", "--nacos", nacosAddr, "--group", group,
 		"--service", "llm-alpha", "--cluster", "chat", "--id", "alpha", "--name", "Alpha",

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/pixiu-llm/gateway/pkg/config"
 	"github.com/pixiu-llm/gateway/pkg/metrics/metricstest"
 	"github.com/pixiu-llm/gateway/pkg/model"
+	"github.com/pixiu-llm/gateway/pkg/test/logcapture"
 )
 
 // observedConfig is routingConfig with metrics and the admin API on. pixiu.yaml cannot ask for
@@ -172,7 +172,7 @@ const leakyKey = "sk-canary-leaky-plugin-6a1f"
 func TestGatewayLoggerRedacts(t *testing.T) {
 	doc, err := config.Load("leaky.yaml", []byte(strings.Replace(routingConfig, "name: test.echo", "name: test.leaky", 1)))
 	require.NoError(t, err)
-	var logs syncBuffer
+	var logs logcapture.Buffer
 	g, err := New(doc, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	require.NoError(t, err)
 	require.NoError(t, g.Start())
@@ -186,21 +186,4 @@ func TestGatewayLoggerRedacts(t *testing.T) {
 	require.Contains(t, out, "forwarding with Authorization")
 	assert.NotContains(t, out, leakyKey)
 	assert.Contains(t, out, "127.0.0.1:8848", "what is not secret is still logged")
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

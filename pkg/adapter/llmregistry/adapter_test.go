@@ -23,6 +23,7 @@ import (
 	"github.com/pixiu-llm/gateway/pkg/metrics"
 	"github.com/pixiu-llm/gateway/pkg/model"
 	"github.com/pixiu-llm/gateway/pkg/server"
+	"github.com/pixiu-llm/gateway/pkg/test/logcapture"
 )
 
 // fakeRegistry is a registry kind the tests drive by hand through the shared tracker, so the
@@ -84,28 +85,11 @@ func inst(ip string, kv ...string) registry.Instance {
 	return registry.Instance{IP: ip, Port: 8000, Weight: 1, Healthy: true, Enabled: true, Metadata: meta}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type fixture struct {
 	cm      *server.ClusterManager
 	adapter *llmregistry.Adapter
 	metrics *metrics.Metrics
-	logs    *syncBuffer
+	logs    *logcapture.Buffer
 }
 
 // newAdapter builds a cluster manager with a static "chat" cluster and an applied, started
@@ -118,7 +102,7 @@ func newAdapter(t *testing.T, raw map[string]any) (*fixture, error) {
 		Endpoints: []*model.Endpoint{{ID: "static-1", Address: model.SocketAddress{Address: "127.0.0.1", Port: 9}}},
 	}}, m)
 	require.NoError(t, err)
-	logs := &syncBuffer{}
+	logs := &logcapture.Buffer{}
 	env := adapter.Env{Endpoints: cm.ForSource("llm-registry"), Logger: slog.New(slog.NewTextHandler(logs, nil)), Metrics: m}
 	plugin, err := adapter.GetAdapterPlugin(llmregistry.Kind)
 	require.NoError(t, err)

@@ -35,6 +35,7 @@ import (
 	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry"
 	"github.com/pixiu-llm/gateway/pkg/server"
 	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
+	"github.com/pixiu-llm/gateway/pkg/test/logcapture"
 	"github.com/pixiu-llm/gateway/pkg/test/polaris"
 )
 
@@ -192,7 +193,7 @@ type testGateway struct {
 	*server.Gateway
 	URL     string
 	adapter *llmregistry.Adapter
-	logs    *syncBuffer
+	logs    *logcapture.Buffer
 	client  *http.Client
 }
 
@@ -239,7 +240,7 @@ func startGateway(t *testing.T, registryAddr, group, clusterName string, static 
 	_, staticPort, _ := strings.Cut(static.Addr(), ":")
 	doc, err := config.Load("it.yaml", []byte(fmt.Sprintf(gatewayYAML, clusterName, staticPort, registryAddr, group, refreshInterval)))
 	require.NoError(t, err)
-	logs := &syncBuffer{}
+	logs := &logcapture.Buffer{}
 	g, err := server.New(doc, slog.New(slog.NewTextHandler(logs, nil)))
 	require.NoError(t, err)
 	began := time.Now()

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +22,7 @@ import (
 	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry"
 	"github.com/pixiu-llm/gateway/pkg/server"
 	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
+	"github.com/pixiu-llm/gateway/pkg/test/logcapture"
 	"github.com/pixiu-llm/gateway/pkg/test/polaris"
 )
 
@@ -81,23 +80,6 @@ const gatewayYAML = `static_resources:
 metric: {enable: true}
 admin: {enable: true, address: "127.0.0.1:0"}
 `
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func hostPort(t *testing.T, addr string) (string, uint64) {
 	t.Helper()
@@ -157,7 +139,7 @@ func TestRegistryStateIsVisibleAndSecretsAreNot(t *testing.T) {
 	doc, err := config.Load("e2e.yaml", []byte(fmt.Sprintf(gatewayYAML, nacosAddr, group, wrongPort, staticKey, regPassword)))
 	require.NoError(t, err)
 	doc.Bootstrap.Metric.PrometheusPort = 0
-	logs := &syncBuffer{}
+	logs := &logcapture.Buffer{}
 	g, err := server.New(doc, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	require.NoError(t, err)
 	require.NoError(t, g.Start())

@@ -1,7 +1,6 @@
 package proxy_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,13 +17,14 @@ import (
 	"github.com/pixiu-llm/gateway/pkg/config"
 	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry"
 	"github.com/pixiu-llm/gateway/pkg/server"
+	"github.com/pixiu-llm/gateway/pkg/test/logcapture"
 )
 
 // testGateway is a whole gateway built from pixiu.yaml text, listening on a free loopback port.
 type testGateway struct {
 	*server.Gateway
 	URL  string
-	logs *syncBuffer
+	logs *logcapture.Buffer
 }
 
 type gatewaySpec struct {
@@ -69,7 +68,7 @@ func startGateway(t testing.TB, spec gatewaySpec) *testGateway {
 	}
 	doc, err := config.Load("test.yaml", []byte(fmt.Sprintf(gatewayYAML, spec.filter, spec.listener, spec.clusters)))
 	require.NoError(t, err)
-	logs := &syncBuffer{}
+	logs := &logcapture.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	g, err := server.New(doc, logger)
 	require.NoError(t, err)
@@ -197,23 +196,6 @@ func eventually(t testing.TB, d time.Duration, cond func() bool, msg string) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // closedAddr is a loopback address nobody listens on: connections are refused.

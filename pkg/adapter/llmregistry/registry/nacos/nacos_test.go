@@ -1,7 +1,6 @@
 package nacos
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
 	"github.com/pixiu-llm/gateway/pkg/metrics"
+	"github.com/pixiu-llm/gateway/pkg/test/logcapture"
 )
 
 func TestMain(m *testing.M) {
@@ -176,7 +176,7 @@ func TestPushTriggersAFreshRead(t *testing.T) {
 }
 
 func TestRegistryErrorsKeepEndpointsAndRecover(t *testing.T) {
-	var logs syncBuffer
+	var logs logcapture.Buffer
 	m := metrics.New()
 	f := newFake()
 	f.set("ds", host("10.0.0.1", 80, "cluster", "chat", "id", "a"))
@@ -352,23 +352,6 @@ func TestBackoffGrowsToItsCap(t *testing.T) {
 
 	assert.LessOrEqual(t, newBackoff(100*time.Millisecond).max, 400*time.Millisecond)
 	assert.Equal(t, maxBackoff, newBackoff(time.Minute).max)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // metricValue reads a metric of the "test" registry.
