@@ -2,12 +2,8 @@ package llmprovider
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +15,7 @@ import (
 	"github.com/nacos-group/nacos-sdk-go/model"
 	"github.com/nacos-group/nacos-sdk-go/vo"
 
+	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry/nacos"
 	"github.com/pixiu-llm/gateway/pkg/common/redact"
 )
 
@@ -57,7 +54,7 @@ type Registrar struct {
 // request parameters, metadata and access tokens; failures are reported from returned errors
 // instead.
 func Connect(opts NacosOptions) (*Registrar, error) {
-	servers, err := ParseNacosAddress(opts.Address)
+	servers, err := nacos.ParseAddresses(opts.Address)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +83,7 @@ func Connect(opts NacosOptions) (*Registrar, error) {
 		LogLevel:            "error",
 		Username:            opts.Username,
 		Password:            opts.Password,
-		CustomLogger:        discardLogger{},
+		CustomLogger:        nacos.DiscardLogger{},
 	}); err != nil {
 		return fail(err)
 	}
@@ -182,57 +179,6 @@ func (r *Registrar) Present(inst Instance) (bool, error) {
 func (r *Registrar) Close() error {
 	return os.RemoveAll(r.cacheDir)
 }
-
-// ParseNacosAddress turns "host:port[,host:port...]" (optionally with an http:// or https://
-// prefix and a context path) into SDK server configs. A missing port means 8848.
-func ParseNacosAddress(address string) ([]constant.ServerConfig, error) {
-	var servers []constant.ServerConfig
-	for _, part := range strings.Split(address, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		scheme, contextPath := "http", constant.DEFAULT_CONTEXT_PATH
-		if strings.Contains(part, "://") {
-			u, err := url.Parse(part)
-			if err != nil || u.Host == "" {
-				return nil, fmt.Errorf("nacos address %q: want host:port", part)
-			}
-			if u.Scheme != "http" && u.Scheme != "https" {
-				return nil, fmt.Errorf("nacos address %q: scheme must be http or https", part)
-			}
-			scheme, part = u.Scheme, u.Host
-			if p := strings.TrimRight(u.Path, "/"); p != "" {
-				contextPath = p
-			}
-		}
-		host, portText, err := net.SplitHostPort(part)
-		if err != nil {
-			host, portText = part, "8848"
-		}
-		port, err := strconv.ParseUint(portText, 10, 16)
-		if host == "" || err != nil || port == 0 {
-			return nil, fmt.Errorf("nacos address %q: want host:port with a port in 1..65535", part)
-		}
-		servers = append(servers, constant.ServerConfig{Scheme: scheme, ContextPath: contextPath, IpAddr: host, Port: port})
-	}
-	if len(servers) == 0 {
-		return nil, errors.New("nacos address is empty: want host:port")
-	}
-	return servers, nil
-}
-
-// discardLogger replaces the SDK's process-wide logger.
-type discardLogger struct{}
-
-func (discardLogger) Info(...any)           {}
-func (discardLogger) Warn(...any)           {}
-func (discardLogger) Error(...any)          {}
-func (discardLogger) Debug(...any)          {}
-func (discardLogger) Infof(string, ...any)  {}
-func (discardLogger) Warnf(string, ...any)  {}
-func (discardLogger) Errorf(string, ...any) {}
-func (discardLogger) Debugf(string, ...any) {}
 
 // secretList holds the secrets a Registrar must never print. It only grows.
 type secretList struct {

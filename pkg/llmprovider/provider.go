@@ -16,6 +16,7 @@ import (
 	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
 	"github.com/pixiu-llm/gateway/pkg/cluster/retry"
 	"github.com/pixiu-llm/gateway/pkg/model"
+
 	// The gateway's retry policies, so that a policy name is checked against the same list.
 	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry"
 )

@@ -146,22 +146,3 @@ func TestCheckReportsWeightZeroAsNotServing(t *testing.T) {
 	assert.False(t, s.Serving)
 	assert.Contains(t, strings.Join(s.Lines(), "\n"), "carries no traffic")
 }
-
-func TestParseNacosAddress(t *testing.T) {
-	servers, err := ParseNacosAddress("127.0.0.1:8848, nacos.internal , https://nacos.example.com:9443/ctx")
-	require.NoError(t, err)
-	require.Len(t, servers, 3)
-	assert.Equal(t, "127.0.0.1", servers[0].IpAddr)
-	assert.EqualValues(t, 8848, servers[0].Port)
-	assert.Equal(t, "/nacos", servers[0].ContextPath)
-	assert.Equal(t, "nacos.internal", servers[1].IpAddr)
-	assert.EqualValues(t, 8848, servers[1].Port)
-	assert.Equal(t, "https", servers[2].Scheme)
-	assert.EqualValues(t, 9443, servers[2].Port)
-	assert.Equal(t, "/ctx", servers[2].ContextPath)
-
-	for _, bad := range []string{"", " , ", "127.0.0.1:0", "127.0.0.1:70000", "ftp://host:1"} {
-		_, err := ParseNacosAddress(bad)
-		assert.Error(t, err, bad)
-	}
-}

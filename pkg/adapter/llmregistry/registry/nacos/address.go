@@ -11,10 +11,10 @@ import (
 
 const defaultPort = 8848
 
-// parseAddresses reads the comma-separated server list of the config. Each entry is host,
+// ParseAddresses reads a comma-separated Nacos server list (the registry config's address). Each entry is host,
 // host:port or http(s)://host:port[/context-path]; the port defaults to 8848 and the context
 // path to /nacos.
-func parseAddresses(list string) ([]constant.ServerConfig, error) {
+func ParseAddresses(list string) ([]constant.ServerConfig, error) {
 	var out []constant.ServerConfig
 	for _, entry := range strings.Split(list, ",") {
 		entry = strings.TrimSpace(entry)

@@ -65,7 +65,7 @@ func newSDKClient(ctx context.Context, name string, cfg settings) (namingClient,
 		CacheDir:             filepath.Join(dir, "cache"),
 		LogDir:               filepath.Join(dir, "log"),
 		LogLevel:             "error",
-		CustomLogger:         discardLogger{},
+		CustomLogger:         DiscardLogger{},
 	}
 	agent := newHTTPAgent(ctx)
 	fail := func(err error) (namingClient, error) {
@@ -170,16 +170,17 @@ func processAlive(pid int) bool {
 	return !errors.Is(err, os.ErrProcessDone) && !errors.Is(err, syscall.ESRCH)
 }
 
-// discardLogger replaces the SDK's logger, which is process-wide. At info level the SDK logs
+// DiscardLogger replaces the SDK's logger, which is process-wide; every user of the SDK in this
+// module installs it. At info level the SDK logs
 // every pushed instance list, metadata and therefore API keys included, and its error lines
 // carry request parameters (access tokens); the watch reports failures from returned errors.
-type discardLogger struct{}
+type DiscardLogger struct{}
 
-func (discardLogger) Info(...any)           {}
-func (discardLogger) Warn(...any)           {}
-func (discardLogger) Error(...any)          {}
-func (discardLogger) Debug(...any)          {}
-func (discardLogger) Infof(string, ...any)  {}
-func (discardLogger) Warnf(string, ...any)  {}
-func (discardLogger) Errorf(string, ...any) {}
-func (discardLogger) Debugf(string, ...any) {}
+func (DiscardLogger) Info(...any)           {}
+func (DiscardLogger) Warn(...any)           {}
+func (DiscardLogger) Error(...any)          {}
+func (DiscardLogger) Debug(...any)          {}
+func (DiscardLogger) Infof(string, ...any)  {}
+func (DiscardLogger) Warnf(string, ...any)  {}
+func (DiscardLogger) Errorf(string, ...any) {}
+func (DiscardLogger) Debugf(string, ...any) {}

@@ -100,7 +100,7 @@ func New(cfg registry.Config, env registry.Env) (registry.Registry, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	servers, err := parseAddresses(cfg.Address)
+	servers, err := ParseAddresses(cfg.Address)
 	if err != nil {
 		return nil, err
 	}

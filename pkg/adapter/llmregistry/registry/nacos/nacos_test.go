@@ -319,7 +319,7 @@ func TestEnvAddressOverridesTheConfig(t *testing.T) {
 }
 
 func TestParseAddresses(t *testing.T) {
-	got, err := parseAddresses(" 127.0.0.1:8848, nacos.local ,https://nacos.example.com:9443/ctx/, [::1]:8848")
+	got, err := ParseAddresses(" 127.0.0.1:8848, nacos.local ,https://nacos.example.com:9443/ctx/, [::1]:8848")
 	require.NoError(t, err)
 	require.Len(t, got, 4)
 	assert.Equal(t, "127.0.0.1", got[0].IpAddr)
@@ -333,7 +333,7 @@ func TestParseAddresses(t *testing.T) {
 	assert.Equal(t, "/ctx", got[2].ContextPath)
 	assert.Equal(t, "[::1]", got[3].IpAddr)
 	for _, bad := range []string{"", " , ", "host:99999", "host:-1", "ho st:80", "user@host:80"} {
-		_, err := parseAddresses(bad)
+		_, err := ParseAddresses(bad)
 		assert.Error(t, err, bad)
 	}
 }
