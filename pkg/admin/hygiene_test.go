@@ -10,7 +10,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -20,11 +19,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pixiu-llm/gateway/pkg/config"
 	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry"
-	"github.com/pixiu-llm/gateway/pkg/server"
+	"github.com/pixiu-llm/gateway/pkg/test/gatewaytest"
 	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
-	"github.com/pixiu-llm/gateway/pkg/test/logcapture"
 )
 
 const (
@@ -124,21 +121,9 @@ func TestSecretsAppearNowhere(t *testing.T) {
 	yaml := fmt.Sprintf(hygieneYAML, hygieneRoutes("keyed", "unauthorized", "failing", "gone"),
 		portOf(t, keyed.Addr()), portOf(t, wrong.Addr()), portOf(t, flaky.Addr()), closed,
 		hygieneKey, hygieneKey2, hygieneKey3, hygienePassword)
-	doc, err := config.Load("hygiene.yaml", []byte(yaml))
-	require.NoError(t, err)
-	doc.Bootstrap.Metric.PrometheusPort = 0
-
-	logs := &logcapture.Buffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	g, err := server.New(doc, logger)
-	require.NoError(t, err)
-	require.NoError(t, g.Start())
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = g.Shutdown(ctx)
-	}()
-	base := "http://" + g.ListenerAddrs()["llm"].String()
+	g := gatewaytest.Start(t, yaml)
+	logs := g.Logs
+	base := g.URL("llm")
 	client := &http.Client{Timeout: 20 * time.Second}
 
 	var clientSaw strings.Builder

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,9 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pixiu-llm/gateway/pkg/config"
 	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry"
-	"github.com/pixiu-llm/gateway/pkg/server"
+	"github.com/pixiu-llm/gateway/pkg/test/gatewaytest"
 	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
 	"github.com/pixiu-llm/gateway/pkg/test/logcapture"
 	"github.com/pixiu-llm/gateway/pkg/test/polaris"
@@ -55,24 +53,7 @@ static_resources:
 
 func startRegistryGateway(t *testing.T, nacosAddr, group, clusterName string) string {
 	t.Helper()
-	doc, err := config.Load("registry-test.yaml", []byte(fmt.Sprintf(registryGatewayYAML, nacosAddr, group, clusterName)))
-	require.NoError(t, err)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		logger = slog.New(slog.NewTextHandler(testWriter{t}, nil))
-	}
-	g, err := server.New(doc, logger)
-	require.NoError(t, err)
-	require.NoError(t, g.Start())
-	t.Cleanup(func() { _ = g.Shutdown(context.Background()) })
-	return "http://" + g.ListenerAddrs()["llm"].String()
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
+	return gatewaytest.Start(t, fmt.Sprintf(registryGatewayYAML, nacosAddr, group, clusterName)).URL("llm")
 }
 
 // chat sends one chat completion without any Authorization header and returns status and body.

@@ -5,10 +5,8 @@ package metrics_test
 // histogram moved by exactly the expected amount.
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -18,10 +16,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pixiu-llm/gateway/pkg/config"
 	"github.com/pixiu-llm/gateway/pkg/metrics/metricstest"
 	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry"
 	"github.com/pixiu-llm/gateway/pkg/server"
+	"github.com/pixiu-llm/gateway/pkg/test/gatewaytest"
 	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
 )
 
@@ -67,20 +65,10 @@ type gateway struct {
 
 func startGateway(t *testing.T, endpoints ...string) *gateway {
 	t.Helper()
-	doc, err := config.Load("metrics-e2e.yaml", []byte(fmt.Sprintf(gatewayYAML, strings.Join(endpoints, ""))))
-	require.NoError(t, err)
-	doc.Bootstrap.Metric.PrometheusPort = 0 // pixiu.yaml's 0 means the default port
-	g, err := server.New(doc, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	require.NoError(t, err)
-	require.NoError(t, g.Start())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = g.Shutdown(ctx)
-	})
+	g := gatewaytest.Start(t, fmt.Sprintf(gatewayYAML, strings.Join(endpoints, "")))
 	return &gateway{
-		Gateway:    g,
-		url:        "http://" + g.ListenerAddrs()["llm"].String(),
+		Gateway:    g.Gateway,
+		url:        g.URL("llm"),
 		metricsURL: "http://" + g.MetricsAddr().String() + "/metrics",
 	}
 }

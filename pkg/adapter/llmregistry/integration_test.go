@@ -12,7 +12,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -31,9 +30,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry"
-	"github.com/pixiu-llm/gateway/pkg/config"
 	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry"
 	"github.com/pixiu-llm/gateway/pkg/server"
+	"github.com/pixiu-llm/gateway/pkg/test/gatewaytest"
 	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
 	"github.com/pixiu-llm/gateway/pkg/test/logcapture"
 	"github.com/pixiu-llm/gateway/pkg/test/polaris"
@@ -238,27 +237,13 @@ const gatewayYAML = `static_resources:
 func startGateway(t *testing.T, registryAddr, group, clusterName string, static *llmstub.Stub) *testGateway {
 	t.Helper()
 	_, staticPort, _ := strings.Cut(static.Addr(), ":")
-	doc, err := config.Load("it.yaml", []byte(fmt.Sprintf(gatewayYAML, clusterName, staticPort, registryAddr, group, refreshInterval)))
-	require.NoError(t, err)
-	logs := &logcapture.Buffer{}
-	g, err := server.New(doc, slog.New(slog.NewTextHandler(logs, nil)))
-	require.NoError(t, err)
-	began := time.Now()
-	require.NoError(t, g.Start())
-	require.Less(t, time.Since(began), 2*time.Second, "Start does not wait for the registry")
 	transport := &http.Transport{}
-	tg := &testGateway{Gateway: g, URL: "http://" + g.ListenerAddrs()["llm"].String(), logs: logs,
+	t.Cleanup(transport.CloseIdleConnections) // registered first, so it runs after the gateway stopped
+	began := time.Now()
+	g := gatewaytest.Start(t, fmt.Sprintf(gatewayYAML, clusterName, staticPort, registryAddr, group, refreshInterval))
+	require.Less(t, time.Since(began), 2*time.Second, "Start does not wait for the registry")
+	return &testGateway{Gateway: g.Gateway, URL: g.URL("llm"), logs: g.Logs,
 		adapter: g.Adapters.Adapters()["llm-registry"].(*llmregistry.Adapter), client: &http.Client{Transport: transport, Timeout: 15 * time.Second}}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = g.Shutdown(ctx)
-		transport.CloseIdleConnections()
-		if t.Failed() || os.Getenv("IT_LOGS") != "" {
-			t.Logf("gateway log:\n%s", logs.String())
-		}
-	})
-	return tg
 }
 
 const chatBody = `{"model":"stub-model","messages":[{"role":"user","content":"say hi"}]}`

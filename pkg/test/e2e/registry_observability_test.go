@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -16,13 +15,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pixiu-llm/gateway/pkg/config"
 	"github.com/pixiu-llm/gateway/pkg/llmprovider"
 	"github.com/pixiu-llm/gateway/pkg/metrics/metricstest"
 	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry"
-	"github.com/pixiu-llm/gateway/pkg/server"
+	"github.com/pixiu-llm/gateway/pkg/test/gatewaytest"
 	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
-	"github.com/pixiu-llm/gateway/pkg/test/logcapture"
 	"github.com/pixiu-llm/gateway/pkg/test/polaris"
 )
 
@@ -136,19 +133,9 @@ func TestRegistryStateIsVisibleAndSecretsAreNot(t *testing.T) {
 	}
 
 	_, wrongPort := hostPort(t, wrong.Addr())
-	doc, err := config.Load("e2e.yaml", []byte(fmt.Sprintf(gatewayYAML, nacosAddr, group, wrongPort, staticKey, regPassword)))
-	require.NoError(t, err)
-	doc.Bootstrap.Metric.PrometheusPort = 0
-	logs := &logcapture.Buffer{}
-	g, err := server.New(doc, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	require.NoError(t, err)
-	require.NoError(t, g.Start())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = g.Shutdown(ctx)
-	})
-	base := "http://" + g.ListenerAddrs()["llm"].String()
+	g := gatewaytest.Start(t, fmt.Sprintf(gatewayYAML, nacosAddr, group, wrongPort, staticKey, regPassword))
+	logs := g.Logs
+	base := g.URL("llm")
 	adminBase := "http://" + g.AdminAddr().String()
 	metricsURL := "http://" + g.MetricsAddr().String() + "/metrics"
 	client := &http.Client{Timeout: 20 * time.Second}

@@ -1,10 +1,8 @@
 package proxy_test
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -14,9 +12,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pixiu-llm/gateway/pkg/config"
 	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry"
 	"github.com/pixiu-llm/gateway/pkg/server"
+	"github.com/pixiu-llm/gateway/pkg/test/gatewaytest"
 	"github.com/pixiu-llm/gateway/pkg/test/logcapture"
 )
 
@@ -66,19 +64,8 @@ func startGateway(t testing.TB, spec gatewaySpec) *testGateway {
 	if spec.listener == "" {
 		spec.listener = "{}"
 	}
-	doc, err := config.Load("test.yaml", []byte(fmt.Sprintf(gatewayYAML, spec.filter, spec.listener, spec.clusters)))
-	require.NoError(t, err)
-	logs := &logcapture.Buffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	g, err := server.New(doc, logger)
-	require.NoError(t, err)
-	require.NoError(t, g.Start())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = g.Shutdown(ctx)
-	})
-	return &testGateway{Gateway: g, URL: "http://" + g.ListenerAddrs()["llm"].String(), logs: logs}
+	g := gatewaytest.Start(t, fmt.Sprintf(gatewayYAML, spec.filter, spec.listener, spec.clusters))
+	return &testGateway{Gateway: g.Gateway, URL: g.URL("llm"), logs: g.Logs}
 }
 
 // clusterYAML renders one static cluster; endpoints come from endpoint.
