@@ -18,7 +18,7 @@ build:
 
 # registry builds (once, cached outside the repo) the Nacos-protocol server the tests talk to.
 registry:
-	$(GO) run ./pkg/test/polaris/cmd/polaris-build
+	$(GO) run ./cmd/pixiu-devregistry -build-only
 
 test: registry
 	$(GO) vet $(PKGS)
@@ -37,8 +37,11 @@ lint:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-demo:
-	@echo "make demo: not built yet (issue 5)"; exit 1
+# demo runs the whole system on loopback: registry, providers registering with `pixiu llm
+# register`, the gateway, traffic through it with openai-go. See cmd/pixiu-demo.
+demo: build
+	$(GO) build -o $(BIN)/pixiu-demo ./cmd/pixiu-demo
+	$(BIN)/pixiu-demo -pixiu $(BIN)/pixiu -config configs/demo.yaml
 
 bench:
 	@echo "make bench: not built yet (issue 7)"; exit 1
