@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -18,7 +19,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/pkg/config"
+	"github.com/pixiu-llm/gateway/pkg/server"
 	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
+	"github.com/pixiu-llm/gateway/pkg/test/logcapture"
 )
 
 // buildBinary compiles cmd/pixiu once per test run.
@@ -148,4 +152,25 @@ func TestBadConfigExitsNonZeroNamingFileLineAndKey(t *testing.T) {
 	out, err = exec.Command(bin, "gateway", "start", "-c", filepath.Join(t.TempDir(), "missing.yaml")).CombinedOutput()
 	require.Error(t, err)
 	assert.Contains(t, string(out), "missing.yaml")
+}
+
+// The sample configs in configs/ load and build (every plugin applied) without unknown keys.
+func TestSampleConfigsBuild(t *testing.T) {
+	files, err := filepath.Glob("../../configs/*.yaml")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			doc, err := config.LoadFile(file)
+			require.NoError(t, err)
+			for _, w := range doc.Warnings {
+				assert.NotContains(t, w.Msg, "unknown key", w.String())
+			}
+			var logs logcapture.Buffer
+			g, err := server.New(doc, slog.New(slog.NewTextHandler(&logs, nil)))
+			require.NoError(t, err)
+			require.NoError(t, g.Shutdown(t.Context()))
+			assert.NotContains(t, logs.String(), "unknown key")
+		})
+	}
 }
