@@ -43,8 +43,12 @@ demo: build
 	$(GO) build -o $(BIN)/pixiu-demo ./cmd/pixiu-demo
 	$(BIN)/pixiu-demo -pixiu $(BIN)/pixiu -config configs/demo.yaml
 
-bench:
-	@echo "make bench: not built yet (issue 7)"; exit 1
+# bench runs the whole benchmark suite (docs/benchmarks.md) on this machine in one go: it builds
+# the gateway and the driver (the driver builds the registry server on first use), runs every
+# scenario side by side and writes bin/bench-results.md. BENCH_FLAGS=-quick for a smoke run.
+bench: build
+	$(GO) build -o $(BIN)/pixiu-bench ./cmd/pixiu-bench
+	$(BIN)/pixiu-bench -pixiu $(BIN)/pixiu -out $(BIN)/bench-results.md $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(BIN)

@@ -1,0 +1,145 @@
+// Command pixiu-bench is the benchmark driver behind `make bench`: it measures the gateway's
+// data plane against a stub upstream (direct, through httputil.ReverseProxy, through the
+// gateway with static and with registry-discovered endpoints) and its discovery path against a
+// real Nacos-protocol registry, then prints a markdown report and writes it to a file.
+//
+//	pixiu-bench [-pixiu bin/pixiu] [-out bin/bench-results.md] [-quick] [-nacos host:port]
+//
+// It also runs as its own child processes: `pixiu-bench reverse-proxy -upstream URL` (the
+// ReverseProxy floor) and `pixiu-bench gateway -c FILE -cpuprofile FILE` (the gateway in
+// process, with a CPU profile, for `pixiu-bench profile`).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/pixiu-llm/gateway/pkg/bench/reverseproxy"
+	"github.com/pixiu-llm/gateway/pkg/bench/suite"
+)
+
+func main() {
+	run := bench
+	args := os.Args[1:]
+	if len(args) > 0 {
+		switch args[0] {
+		case "reverse-proxy":
+			run, args = reverseProxy, args[1:]
+		case "gateway":
+			run, args = profiledGateway, args[1:]
+		case "profile":
+			run, args = profile, args[1:]
+		}
+	}
+	if err := run(args); err != nil {
+		fmt.Fprintln(os.Stderr, "pixiu-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func bench(args []string) error {
+	fs := flag.NewFlagSet("pixiu-bench", flag.ExitOnError)
+	pixiu := fs.String("pixiu", "bin/pixiu", "gateway binary to benchmark")
+	out := fs.String("out", "bin/bench-results.md", "file the markdown report is written to")
+	work := fs.String("work", "", "directory for generated configs and child logs (default: a new temp dir)")
+	quick := fs.Bool("quick", false, "shorter phases and a smaller scale test (a smoke run)")
+	skipDataplane := fs.Bool("skip-dataplane", false, "leave out the data-plane benchmarks")
+	skipDiscovery := fs.Bool("skip-discovery", false, "leave out the discovery benchmarks")
+	nacos := fs.String("nacos", "", "use this Nacos (host:port) instead of starting Polaris")
+	profileDir := fs.String("profile", "", "run every gateway in process with CPU and allocation profiles written to this directory")
+	scales := fs.String("scale", "", "scale benchmark sizes, SERVICESxINSTANCES, comma separated and growing (default 1000x5; 200x5 with -quick)")
+	_ = fs.Parse(args)
+
+	sizes, err := parseScales(*scales)
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("locate this binary: %w", err)
+	}
+	bin, err := filepath.Abs(*pixiu)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("gateway binary: %w (build it with `make build`)", err)
+	}
+	dir, err := suite.WorkDir(*work)
+	if err != nil {
+		return fmt.Errorf("work dir: %w", err)
+	}
+	if *profileDir != "" {
+		if *profileDir, err = filepath.Abs(*profileDir); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(*profileDir, 0o755); err != nil {
+			return err
+		}
+	}
+	// The driver allocates little but often; fewer collections keep its own pauses out of the
+	// latencies it records.
+	debug.SetGCPercent(400)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	fmt.Fprintf(os.Stderr, "pixiu-bench: configs and logs in %s\n", dir)
+	run, runErr := suite.Run(ctx, suite.Options{
+		Pixiu: bin, Self: self, WorkDir: dir, Quick: *quick,
+		SkipDataplane: *skipDataplane, SkipDiscovery: *skipDiscovery, NacosAddr: *nacos, ProfileDir: *profileDir, Scales: sizes,
+		Command: commandLine(), Log: os.Stderr,
+	})
+	md := run.Markdown()
+	fmt.Print(md)
+	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(*out, []byte(md), 0o644); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "pixiu-bench: report written to %s\n", *out)
+	return runErr
+}
+
+// parseScales reads "1000x5,2000x5".
+func parseScales(s string) ([]suite.ScaleSize, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []suite.ScaleSize
+	for _, part := range strings.Split(s, ",") {
+		var sz suite.ScaleSize
+		if _, err := fmt.Sscanf(strings.TrimSpace(part), "%dx%d", &sz.Services, &sz.PerService); err != nil || sz.Services <= 0 || sz.PerService <= 0 {
+			return nil, fmt.Errorf("-scale %q: want SERVICESxINSTANCES, e.g. 1000x5", part)
+		}
+		out = append(out, sz)
+	}
+	return out, nil
+}
+
+// commandLine is how the run was invoked, with `make bench` named when make started it.
+func commandLine() string {
+	cmd := "pixiu-bench " + strings.Join(os.Args[1:], " ")
+	if os.Getenv("MAKELEVEL") != "" {
+		return "make bench (" + strings.TrimSpace(cmd) + ")"
+	}
+	return strings.TrimSpace(cmd)
+}
+
+func reverseProxy(args []string) error {
+	fs := flag.NewFlagSet("reverse-proxy", flag.ExitOnError)
+	upstream := fs.String("upstream", "", "upstream base URL, e.g. http://127.0.0.1:8000")
+	listen := fs.String("listen", "127.0.0.1:0", "listen address (loopback)")
+	_ = fs.Parse(args)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return reverseproxy.Serve(ctx, *listen, *upstream, 256, slog.New(slog.NewJSONHandler(os.Stderr, nil)))
+}
