@@ -42,7 +42,7 @@ const EnvAddress = "NACOS_ADDRESS"
 const (
 	// maxPages bounds one listing whatever the server answers.
 	maxPages = 1000
-	// readConcurrency bounds the instance-list reads in flight per registry.
+	// readConcurrency bounds the registry calls (subscriptions, instance-list reads) in flight per registry.
 	readConcurrency = 8
 	maxBackoff      = 30 * time.Second
 )
@@ -220,17 +220,18 @@ func (r *Registry) fullSync(ctx context.Context) (unreachable bool, err error) {
 	}
 	var errs []error
 	listed := make(map[string]bool, len(names))
+	var fresh []string
 	for _, name := range names {
 		listed[name] = true
-		if r.subs[name] != nil {
-			continue
+		if r.subs[name] == nil {
+			fresh = append(fresh, name)
 		}
+	}
+	if err := r.subscribeAll(ctx, fresh); err != nil {
 		if ctx.Err() != nil {
 			return false, ctx.Err()
 		}
-		if err := r.subscribe(name); err != nil {
-			errs = append(errs, err) // tried again on the next full read
-		}
+		errs = append(errs, err) // tried again on the next full read
 	}
 	services := make([]string, 0, len(r.subs))
 	for name := range r.subs {
@@ -280,7 +281,29 @@ func (r *Registry) listServices(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
-func (r *Registry) subscribe(service string) error {
+// subscribeAll subscribes to services, several at a time: each Subscribe is a registry round
+// trip, and a gateway starting against a thousand services should not make them one by one.
+func (r *Registry) subscribeAll(ctx context.Context, services []string) error {
+	if len(services) == 0 {
+		return nil
+	}
+	params := make([]*vo.SubscribeParam, len(services))
+	errs := make([]error, len(services))
+	forEach(ctx, len(services), func(i int) {
+		params[i], errs[i] = r.subscribe(services[i])
+	})
+	for i, service := range services {
+		if errs[i] == nil && params[i] != nil {
+			r.subs[service] = params[i]
+			r.logger.Debug("subscribed", "service", service, "group", r.cfg.Group)
+		}
+	}
+	r.publishServices()
+	return errors.Join(errs...)
+}
+
+// subscribe makes one subscription; it touches no state of the watch, so that several can run at once.
+func (r *Registry) subscribe(service string) (*vo.SubscribeParam, error) {
 	param := &vo.SubscribeParam{
 		ServiceName: service,
 		GroupName:   r.cfg.Group,
@@ -290,12 +313,9 @@ func (r *Registry) subscribe(service string) error {
 	if err := r.client.Subscribe(param); err != nil {
 		// The SDK registers the callback before it fails; drop it, or it would leak.
 		_ = r.client.Unsubscribe(param)
-		return fmt.Errorf("subscribe to service %q: %w", service, err)
+		return nil, fmt.Errorf("subscribe to service %q: %w", service, err)
 	}
-	r.subs[service] = param
-	r.publishServices()
-	r.logger.Debug("subscribed", "service", service, "group", r.cfg.Group)
-	return nil
+	return param, nil
 }
 
 func (r *Registry) unsubscribe(service string) {
@@ -322,28 +342,10 @@ func (r *Registry) syncServices(ctx context.Context, services []string, listed m
 	sort.Strings(services)
 	r.clearDirty(services)
 	results := make([]readResult, len(services))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < min(readConcurrency, len(services)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				hosts, err := r.client.QueryInstances(services[i], r.cfg.Group)
-				results[i] = readResult{instances: hosts, err: err}
-			}
-		}()
-	}
-feed:
-	for i := range services {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
+	forEach(ctx, len(services), func(i int) {
+		hosts, err := r.client.QueryInstances(services[i], r.cfg.Group)
+		results[i] = readResult{instances: hosts, err: err}
+	})
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -366,6 +368,32 @@ feed:
 		r.tracker.Sync(service, r.toInstances(service, res.instances))
 	}
 	return errors.Join(errs...)
+}
+
+// forEach calls fn for 0..n-1 on up to readConcurrency goroutines and returns when every call
+// it started has returned; once ctx ends it starts no more.
+func forEach(ctx context.Context, n int, fn func(i int)) {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(readConcurrency, n); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				fn(i)
+			}
+		}()
+	}
+feed:
+	for i := 0; i < n; i++ {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
 }
 
 func (r *Registry) toInstances(service string, hosts []model.Instance) []registry.Instance {
