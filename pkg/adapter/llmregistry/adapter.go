@@ -12,6 +12,7 @@ import (
 
 	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
 	"github.com/pixiu-llm/gateway/pkg/common/extension/adapter"
+	"github.com/pixiu-llm/gateway/pkg/config"
 	"github.com/pixiu-llm/gateway/pkg/model"
 )
 
@@ -99,20 +100,23 @@ func (a *Adapter) Apply() error {
 	built := make([]*watched, 0, len(names))
 	for _, name := range names {
 		rc := a.cfg.Registries[name]
+		at := func(key string, err error) error {
+			return &config.FieldError{Path: strings.TrimSuffix("registries."+name+"."+key, "."), Err: err}
+		}
 		if rc == nil {
-			return fmt.Errorf("registry %q: empty config", name)
+			return at("", fmt.Errorf("registry %q: empty config", name))
 		}
 		cfg := rc.WithDefaults()
 		if cfg.Protocol == "" {
-			return fmt.Errorf("registry %q: protocol is not set (known: %s)", name, strings.Join(registry.Protocols(), ", "))
+			return at("protocol", fmt.Errorf("registry %q: protocol is not set (known: %s)", name, strings.Join(registry.Protocols(), ", ")))
 		}
 		factory, ok := registry.Lookup(cfg.Protocol)
 		if !ok {
-			return fmt.Errorf("registry %q: unknown protocol %q (known: %s)", name, cfg.Protocol, strings.Join(registry.Protocols(), ", "))
+			return at("protocol", fmt.Errorf("registry %q: unknown protocol %q (known: %s)", name, cfg.Protocol, strings.Join(registry.Protocols(), ", ")))
 		}
 		reg, err := factory(cfg, registry.Env{Name: name, Logger: a.logger, Metrics: a.env.Metrics})
 		if err != nil {
-			return fmt.Errorf("registry %q: %w", name, err)
+			return at("", fmt.Errorf("registry %q: %w", name, err))
 		}
 		if reg == nil {
 			return fmt.Errorf("registry %q: protocol %q built no registry", name, cfg.Protocol)

@@ -366,3 +366,23 @@ func metricValue(t *testing.T, m *metrics.Metrics, name string, labels map[strin
 	}
 	return 0
 }
+
+// A registry config error reaches the operator as file:line and the key path inside pixiu.yaml.
+func TestRegistryConfigErrorNamesLineAndKey(t *testing.T) {
+	yaml := `static_resources:
+  adapters:
+    - id: llm-registry
+      name: dgp.adapter.llmregistrycenter
+      config:
+        registries:
+          zk:
+            protocol: zookeeper
+            address: 127.0.0.1:2181
+`
+	doc, err := config.Load("pixiu.yaml", []byte(yaml))
+	require.NoError(t, err)
+	_, err = server.New(doc, slog.New(slog.DiscardHandler))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "pixiu.yaml:8: static_resources.adapters[0].config.registries.zk.protocol")
+	assert.Contains(t, err.Error(), `unknown protocol "zookeeper"`)
+}
