@@ -54,6 +54,7 @@ type Registrar struct {
 // request parameters, metadata and access tokens; failures are reported from returned errors
 // instead.
 func Connect(opts NacosOptions) (*Registrar, error) {
+	nacos.PrepareSDK()
 	servers, err := nacos.ParseAddresses(opts.Address)
 	if err != nil {
 		return nil, err

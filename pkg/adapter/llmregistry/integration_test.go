@@ -30,6 +30,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry"
+	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry/nacos"
 	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry"
 	"github.com/pixiu-llm/gateway/pkg/server"
 	"github.com/pixiu-llm/gateway/pkg/test/gatewaytest"
@@ -58,6 +59,7 @@ var shared struct {
 func TestMain(m *testing.M) {
 	// The tests name their registry address explicitly; the override is tested in package nacos.
 	_ = os.Unsetenv("NACOS_ADDRESS")
+	nacos.PrepareSDK() // the tests' own SDK clients register concurrently
 	code := m.Run()
 	if shared.srv != nil {
 		if err := shared.srv.Stop(); err != nil {

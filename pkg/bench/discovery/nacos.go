@@ -15,6 +15,8 @@ import (
 	"github.com/nacos-group/nacos-sdk-go/common/constant"
 	"github.com/nacos-group/nacos-sdk-go/common/http_agent"
 	"github.com/nacos-group/nacos-sdk-go/vo"
+
+	pixiunacos "github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry/nacos"
 )
 
 // Namespace is the Nacos namespace every benchmark uses.
@@ -70,6 +72,7 @@ func NewRegistrar(addr, group string) (*Registrar, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nacos sdk dir: %w", err)
 	}
+	pixiunacos.PrepareSDK()
 	nc := &nacos_client.NacosClient{}
 	err = nc.SetClientConfig(constant.ClientConfig{
 		NamespaceId:         Namespace,

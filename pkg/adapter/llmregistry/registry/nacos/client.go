@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/nacos-group/nacos-sdk-go/clients/naming_client"
 	"github.com/nacos-group/nacos-sdk-go/common/constant"
 	"github.com/nacos-group/nacos-sdk-go/model"
+	"github.com/nacos-group/nacos-sdk-go/util"
 	"github.com/nacos-group/nacos-sdk-go/vo"
 )
 
@@ -47,7 +49,15 @@ type sdkClient struct {
 // newSDKClient builds the SDK naming client. It contacts the server only to log in when a
 // username is set. Its cache goes to a private per-process directory that Close removes. Every
 // request it makes ends when ctx ends.
+// PrepareSDK must run before any SDK client is used. nacos-sdk-go v1 fills a package-level cache
+// of the host's address on first use without synchronisation, so two clients (or two calls of
+// one client) querying at once race on it; filling it once up front removes the race.
+func PrepareSDK() { localIPOnce.Do(func() { _ = util.LocalIP() }) }
+
+var localIPOnce sync.Once
+
 func newSDKClient(ctx context.Context, name string, cfg settings) (namingClient, error) {
+	PrepareSDK()
 	dir, err := privateDir(name)
 	if err != nil {
 		return nil, err
