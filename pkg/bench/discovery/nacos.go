@@ -80,7 +80,7 @@ func NewRegistrar(addr, group string) (*Registrar, error) {
 		NotLoadCacheAtStart: true,
 		CacheDir:            dir,
 		LogDir:              dir,
-		CustomLogger:        quietLogger{},
+		CustomLogger:        pixiunacos.DiscardLogger{},
 	})
 	if err == nil {
 		err = nc.SetServerConfig([]constant.ServerConfig{{IpAddr: host, Port: port, ContextPath: "/nacos"}})
@@ -151,14 +151,3 @@ func (r *Registrar) Deregister(in Instance) error {
 // heartbeat goroutines end with the process.
 func (r *Registrar) Close() { _ = os.RemoveAll(r.dir) }
 
-// quietLogger silences the SDK, whose default logger writes files under the working directory.
-type quietLogger struct{}
-
-func (quietLogger) Info(...any)           {}
-func (quietLogger) Warn(...any)           {}
-func (quietLogger) Error(...any)          {}
-func (quietLogger) Debug(...any)          {}
-func (quietLogger) Infof(string, ...any)  {}
-func (quietLogger) Warnf(string, ...any)  {}
-func (quietLogger) Errorf(string, ...any) {}
-func (quietLogger) Debugf(string, ...any) {}

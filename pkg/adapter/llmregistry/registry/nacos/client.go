@@ -181,9 +181,9 @@ func processAlive(pid int) bool {
 }
 
 // DiscardLogger replaces the SDK's logger, which is process-wide; every user of the SDK in this
-// module installs it. At info level the SDK logs
-// every pushed instance list, metadata and therefore API keys included, and its error lines
-// carry request parameters (access tokens); the watch reports failures from returned errors.
+// module installs it. At info level the SDK logs every pushed instance list, metadata and so API
+// keys included, and its error lines carry request parameters (access tokens); failures are
+// reported from returned errors instead.
 type DiscardLogger struct{}
 
 func (DiscardLogger) Info(...any)           {}
