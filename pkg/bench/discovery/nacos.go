@@ -150,4 +150,3 @@ func (r *Registrar) Deregister(in Instance) error {
 // Close removes the SDK's scratch directory. nacos-sdk-go v1 clients cannot be stopped; their
 // heartbeat goroutines end with the process.
 func (r *Registrar) Close() { _ = os.RemoveAll(r.dir) }
-
