@@ -27,6 +27,9 @@ type Warning struct {
 	Line int
 	Path string
 	Msg  string
+	// Info marks a remark that is expected in a valid config (a route to a cluster only an
+	// adapter provides); it is logged at info level rather than as a warning.
+	Info bool
 }
 
 func (w Warning) String() string {

@@ -218,3 +218,27 @@ func TestDecodePluginConfig(t *testing.T) {
 	assert.Contains(t, err.Error(), "filters[0].config")
 	assert.Contains(t, err.Error(), "soon")
 }
+
+// With an adapter configured, a route to a cluster that is not static is expected (the adapter
+// may provide it): a remark at info level, not an error or a warning.
+func TestRouteToAdapterClusterIsAnInfoRemark(t *testing.T) {
+	doc, err := Load("dyn.yaml", []byte(`
+static_resources:
+  listeners:
+    - name: l
+      address: {socket_address: {port: 0}}
+      filter_chains:
+        filters:
+          - name: dgp.filter.httpconnectionmanager
+            config:
+              route_config: {routes: [{match: {prefix: /}, route: {cluster: chat}}]}
+  adapters:
+    - {id: reg, name: dgp.adapter.llmregistrycenter}
+`))
+	require.NoError(t, err)
+	require.Len(t, doc.Warnings, 1)
+	w := doc.Warnings[0]
+	assert.True(t, w.Info)
+	assert.Equal(t, 10, w.Line)
+	assert.Contains(t, w.Msg, `cluster "chat" is not defined statically; requests get 503`)
+}

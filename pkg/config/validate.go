@@ -135,7 +135,7 @@ func Validate(b *model.Bootstrap) ([]Warning, error) {
 					if adapters == 0 {
 						return warnings, fieldErr(rp+".route.cluster", "cluster %q is not defined in static_resources.clusters and no adapter is configured to provide it", r.Route.Cluster)
 					}
-					warnings = append(warnings, Warning{Path: rp + ".route.cluster",
+					warnings = append(warnings, Warning{Path: rp + ".route.cluster", Info: true,
 						Msg: fmt.Sprintf("cluster %q is not defined statically; requests get %d until an adapter provides it",
 							r.Route.Cluster, orDefault(r.Route.ClusterNotFoundResponseCode, 503))})
 				}

@@ -40,7 +40,11 @@ func New(doc *config.Document, logger *slog.Logger) (*Gateway, error) {
 	}
 	logger = slog.New(redact.NewHandler(logger.Handler())) // no API key or password reaches a log
 	for _, w := range doc.Warnings {
-		logger.Warn("config: "+w.Msg, "file", doc.File, "line", w.Line, "key", w.Path)
+		level := slog.LevelWarn
+		if w.Info {
+			level = slog.LevelInfo
+		}
+		logger.Log(context.Background(), level, "config: "+w.Msg, "file", doc.File, "line", w.Line, "key", w.Path)
 	}
 	b := doc.Bootstrap
 	g := &Gateway{Doc: doc, Logger: logger, Metrics: metrics.New()}
