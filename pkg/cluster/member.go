@@ -83,6 +83,3 @@ func (h *Health) CooldownEnds() time.Time {
 	}
 	return time.Unix(0, n)
 }
-
-// Reset clears the cooldown, e.g. after a success.
-func (h *Health) Reset() { h.cooldownUntil.Store(0) }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -126,8 +127,8 @@ func New() *Metrics {
 		}, []string{"registry"}),
 	}
 	reg.MustRegister(
-		prometheus.NewGoCollector(),
-		prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.requests, m.upstreamAttempts, m.retries, m.fallbacks, m.cooldowns, m.upstreamLatency,
 		m.firstByte, m.tokens, m.endpoints, m.discoveryEvents, m.rejected, m.registryErrors,
 		m.registryUp, m.lastSync,
@@ -201,18 +202,6 @@ func (m *Metrics) Tokens(cluster, model string, prompt, completion, total int64)
 	if total > 0 {
 		m.tokens.WithLabelValues(cluster, model, "total").Add(float64(total))
 	}
-}
-
-// SetEndpoints sets the number of endpoints of a cluster from a source. Prefer
-// SetClusterEndpoints, which also zeroes sources that no longer have endpoints.
-func (m *Metrics) SetEndpoints(cluster, source string, n int) {
-	if m == nil {
-		return
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.rememberSourceLocked(cluster, source)
-	m.endpoints.WithLabelValues(cluster, source).Set(float64(n))
 }
 
 // SetClusterEndpoints sets the endpoint counts of a cluster for every source at once: bySource

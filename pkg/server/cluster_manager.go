@@ -62,9 +62,6 @@ func (cm *ClusterManager) Cluster(name string) *cluster.Cluster {
 	return (*cm.snapshot.Load())[name]
 }
 
-// HasCluster reports whether the cluster exists.
-func (cm *ClusterManager) HasCluster(name string) bool { return cm.Cluster(name) != nil }
-
 // Clusters returns every cluster snapshot, sorted by name.
 func (cm *ClusterManager) Clusters() []*cluster.Cluster {
 	snap := *cm.snapshot.Load()
