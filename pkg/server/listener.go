@@ -51,7 +51,7 @@ func newListener(doc *config.Document, index int, l *model.Listener, env filter.
 			out.stopFilters()
 			return nil, err
 		}
-		rt := &router{chain: chain}
+		rt := &router{chain: chain, observers: observersOf(factories)}
 		for k, r := range hcm.RouteConfig.Routes {
 			cr, err := compileRoute(r, fmt.Sprintf("%s.route_config.routes[%d]", fp, k))
 			if err != nil {
@@ -65,7 +65,8 @@ func newListener(doc *config.Document, index int, l *model.Listener, env filter.
 	handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		out.inFlight.Add(1)
 		defer out.inFlight.Add(-1)
-		routers.ServeHTTP(w, req)
+		rec := &filter.Record{Start: time.Now(), Method: req.Method, Path: req.URL.Path}
+		routers.ServeHTTP(&filter.RecordingWriter{ResponseWriter: w, Rec: rec}, req.WithContext(filter.WithRecord(req.Context(), rec)))
 	})
 
 	cfg := l.Config
@@ -120,6 +121,17 @@ func buildChain(doc *config.Document, filters []*model.HTTPFilter, path string, 
 		h = factories[i].Handler(h)
 	}
 	return h, factories, nil
+}
+
+// observersOf returns the factories that observe every finished request of their chain.
+func observersOf(factories []filter.HTTPFilterFactory) []filter.Observer {
+	var out []filter.Observer
+	for _, f := range factories {
+		if o, ok := f.(filter.Observer); ok {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // pluginError locates an error a plugin's Apply returned: a *config.FieldError's path is taken

@@ -49,6 +49,14 @@ func compileRoute(r *model.Router, path string) (route, error) {
 	return cr, nil
 }
 
+// pattern names the route in records and logs: its path, else its prefix.
+func (r *route) pattern() string {
+	if r.match.Path != "" {
+		return r.match.Path
+	}
+	return r.match.Prefix
+}
+
 func (r *route) matches(req *http.Request) bool {
 	m := &r.match
 	if m.Path != "" && req.URL.Path != m.Path {
@@ -102,10 +110,11 @@ func (h *headerMatcher) matches(got []string) bool {
 	return false
 }
 
-// router holds the routes of one connection manager and its filter chain.
+// router holds the routes of one connection manager, its filter chain and the chain's observers.
 type router struct {
-	routes []route
-	chain  http.Handler
+	routes    []route
+	chain     http.Handler
+	observers []filter.Observer
 }
 
 // serve passes the request, with its route in the context, to the chain of the first matching
@@ -114,11 +123,26 @@ func (rt *router) serve(w http.ResponseWriter, req *http.Request) bool {
 	for i := range rt.routes {
 		r := &rt.routes[i]
 		if r.matches(req) {
+			rec := filter.RecordFrom(req.Context())
+			if rec != nil {
+				rec.Route = r.pattern()
+			}
 			rt.chain.ServeHTTP(w, req.WithContext(filter.WithRoute(req.Context(), r.action)))
+			if rec != nil {
+				rec.ClientGone = rec.ClientGone || req.Context().Err() != nil
+				rt.observe(rec)
+			}
 			return true
 		}
 	}
 	return false
+}
+
+// observe hands the request's finished record to the chain's observers.
+func (rt *router) observe(rec *filter.Record) {
+	for _, o := range rt.observers {
+		o.Observe(rec)
+	}
 }
 
 // routers are the connection managers of a listener, tried in order.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pixiu-llm/gateway/pkg/cluster"
+	"github.com/pixiu-llm/gateway/pkg/common/extension/filter"
 	"github.com/pixiu-llm/gateway/pkg/common/openaierror"
 	"github.com/pixiu-llm/gateway/pkg/metrics"
 )
@@ -31,6 +32,7 @@ type exchange struct {
 	w       http.ResponseWriter
 	rc      http.ResponseController
 	r       *http.Request
+	rec     *filter.Record
 	cluster *cluster.Cluster
 	body    []byte
 	getBody func() (io.ReadCloser, error)
@@ -101,6 +103,7 @@ func (x *exchange) run() {
 // another endpoint follows when this one fails.
 func (x *exchange) tryEndpoint(m *cluster.Member, more bool) outcome {
 	x.lastMember = m
+	x.rec.Tried = append(x.rec.Tried, m.ID())
 	t, err := targetOf(&m.Endpoint.Address, x.p.cfg.Scheme)
 	if err != nil {
 		x.p.logger.Error("endpoint has an unusable address", "cluster", x.cluster.Name, "endpoint", m.ID(), "error", err)
@@ -132,6 +135,7 @@ func (x *exchange) tryEndpoint(m *cluster.Member, more bool) outcome {
 // attempt sends the request to m once. final says that no attempt follows, so any answer,
 // even a retryable one, goes to the client.
 func (x *exchange) attempt(m *cluster.Member, t target, n int, final bool) attemptResult {
+	x.rec.Attempts++
 	ctx, cancel := context.WithCancelCause(x.r.Context())
 	defer cancel(nil)
 	// The timeout covers connecting, sending and waiting for the headers; it is stopped before
@@ -258,6 +262,7 @@ func (x *exchange) fail() {
 		h := x.w.Header()
 		copyResponseHeader(h, k.header)
 		h["Content-Length"] = []string{strconv.Itoa(len(k.body))}
+		x.rec.Endpoint = k.member.ID()
 		x.w.WriteHeader(k.status)
 		_, _ = x.w.Write(k.body)
 		x.p.metrics.Request(x.cluster.Name, k.member.ID(), k.status)

@@ -47,9 +47,7 @@ const gatewayYAML = `static_resources:
                 routes:
                   - match: {prefix: /}
                     route: {cluster: chat}
-              http_filters:
-                - name: dgp.filter.llm.proxy
-                  config: %s
+              http_filters:%s
       config: %s
   clusters:
 %s
@@ -64,7 +62,19 @@ func startGateway(t testing.TB, spec gatewaySpec) *testGateway {
 	if spec.listener == "" {
 		spec.listener = "{}"
 	}
-	g := gatewaytest.Start(t, fmt.Sprintf(gatewayYAML, spec.filter, spec.listener, spec.clusters))
+	g := gatewaytest.Start(t, fmt.Sprintf(gatewayYAML, proxyFilterYAML(spec.filter), spec.listener, spec.clusters))
+	return &testGateway{Gateway: g.Gateway, URL: g.URL("llm"), logs: g.Logs}
+}
+
+// proxyFilterYAML is an http_filters list holding only the proxy, with flow-style config.
+func proxyFilterYAML(config string) string {
+	return "\n                - name: dgp.filter.llm.proxy\n                  config: " + config
+}
+
+// startGatewayWithFilters starts a gateway whose http_filters list is the given yaml lines.
+func startGatewayWithFilters(t testing.TB, clusters, httpFilters string) *testGateway {
+	t.Helper()
+	g := gatewaytest.Start(t, fmt.Sprintf(gatewayYAML, httpFilters, "{}", clusters))
 	return &testGateway{Gateway: g.Gateway, URL: g.URL("llm"), logs: g.Logs}
 }
 

@@ -144,7 +144,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Reading the body to its end also made the server drop the listener's read deadline and
 	// start watching the connection, so the request's context ends when the client leaves.
-	x := exchange{p: p, w: w, rc: *http.NewResponseController(w), r: r, cluster: c, body: body}
+	rec := filter.RecordFrom(r.Context())
+	if rec == nil {
+		rec = &filter.Record{} // the filter is used outside a listener
+	}
+	rec.Cluster = c.Name
+	x := exchange{p: p, w: w, rc: *http.NewResponseController(w), r: r, rec: rec, cluster: c, body: body}
 	x.run()
 }
 

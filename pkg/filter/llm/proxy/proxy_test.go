@@ -279,7 +279,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"{timeout: soon}", "soon"},
 	} {
 		t.Run(tc.filter, func(t *testing.T) {
-			doc, err := config.Load("test.yaml", []byte(fmt.Sprintf(gatewayYAML, tc.filter, "{}",
+			doc, err := config.Load("test.yaml", []byte(fmt.Sprintf(gatewayYAML, proxyFilterYAML(tc.filter), "{}",
 				clusterYAML("chat", "RoundRobin", endpoint("e", "127.0.0.1:1", "")))))
 			require.NoError(t, err)
 			_, err = server.New(doc, nil)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pixiu-llm/gateway/pkg/cluster"
+	"github.com/pixiu-llm/gateway/pkg/common/extension/filter"
 	"github.com/pixiu-llm/gateway/pkg/metrics"
 )
 
@@ -29,6 +30,7 @@ func (x *exchange) relay(m *cluster.Member, resp *http.Response, start time.Time
 		usage = new(usageScanner)
 	}
 
+	x.rec.Endpoint = id
 	x.extendWriteDeadline()
 	copyResponseHeader(x.w.Header(), resp.Header)
 	x.w.WriteHeader(resp.StatusCode)
@@ -72,7 +74,9 @@ func (x *exchange) relay(m *cluster.Member, resp *http.Response, start time.Time
 
 	x.p.metrics.UpstreamAttempt(cl, id, metrics.StatusClass(resp.StatusCode), time.Since(start))
 	if usage != nil && usage.found {
-		x.p.metrics.Tokens(cl, usage.modelName(), usage.prompt, usage.completion, usage.total)
+		x.rec.Model = usage.modelName()
+		x.rec.Usage = filter.Usage{Prompt: usage.prompt, Completion: usage.completion, Total: usage.total, Reported: true}
+		x.p.metrics.Tokens(cl, x.rec.Model, usage.prompt, usage.completion, usage.total)
 	}
 	if writeErr != nil || x.r.Context().Err() != nil {
 		x.p.metrics.Request(cl, id, statusClientClosed)
