@@ -163,7 +163,9 @@ func TestLoadErrors(t *testing.T) {
 		{"endpoint without address", listener + "  clusters:\n    - name: c\n      endpoints:\n        - {id: a}\n", 13,
 			[]string{"bad.yaml:13", "endpoints[0]", "socket_address", `endpoint "a"`}},
 		{"domain with credentials", listener + "  clusters:\n    - name: c\n      endpoints:\n        - {id: a, socket_address: {domains: [\"https://user:secret@api.example\"]}}\n", 13,
-			[]string{"bad.yaml:13", "endpoints[0].socket_address.domains[0]", "credentials in the address are not supported", "REDACTED"}},
+			[]string{"bad.yaml:13", "endpoints[0].socket_address.domains[0]", "credentials in the address are not supported", "https://[redacted]@api.example"}},
+		{"domain with a query", listener + "  clusters:\n    - name: c\n      endpoints:\n        - {id: a, socket_address: {domains: [\"https://api.example/v1?key=secret\"]}}\n", 13,
+			[]string{"bad.yaml:13", "endpoints[0].socket_address.domains[0]", "https://api.example/v1?[redacted]"}},
 		{"bad duration", listener + "      config: {read_timeout: 5 parsecs}\n  clusters:\n    - name: c\n      endpoints: [{id: a, socket_address: {address: 127.0.0.1, port: 1}}]\n", 10,
 			[]string{"bad.yaml:10", "5 parsecs", "time.Duration"}},
 		{"bad listener port", strings.Replace(listener, "port: 0", "port: 70000", 1) + "  clusters:\n    - {name: c, endpoints: [{id: a, socket_address: {address: 127.0.0.1, port: 1}}]}\n", 4,
@@ -180,6 +182,8 @@ func TestLoadErrors(t *testing.T) {
 			for _, want := range tc.wantErr {
 				assert.Contains(t, err.Error(), want)
 			}
+			assert.NotContains(t, err.Error(), "secret@", "credentials in a URL are not echoed")
+			assert.NotContains(t, err.Error(), "key=secret", "credentials in a URL are not echoed")
 			var cerr *Error
 			require.ErrorAs(t, err, &cerr)
 			assert.Equal(t, tc.line, cerr.Line, err.Error())
