@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/pixiu-llm/gateway/pkg/common/extension/filter"
+	"github.com/pixiu-llm/gateway/pkg/common/openaierror"
+	"github.com/pixiu-llm/gateway/pkg/common/urlpath"
 	"github.com/pixiu-llm/gateway/pkg/config"
 	"github.com/pixiu-llm/gateway/pkg/model"
 )
@@ -23,6 +25,7 @@ type listener struct {
 	server    *http.Server
 	ln        net.Listener
 	factories []filter.HTTPFilterFactory
+	routers   routers
 	logger    *slog.Logger
 	inFlight  atomic.Int64
 }
@@ -37,8 +40,6 @@ func newListener(doc *config.Document, index int, l *model.Listener, env filter.
 	out.addr = net.JoinHostPort(host, strconv.Itoa(l.Address.SocketAddress.Port))
 
 	// Each httpconnectionmanager contributes its routes in order; the first match wins.
-	var handler http.Handler
-	var routers routers
 	for j, nf := range l.FilterChain.Filters {
 		fp := fmt.Sprintf("%s.filter_chains.filters[%d].config", path, j)
 		var hcm model.HTTPConnectionManagerConfig
@@ -60,14 +61,8 @@ func newListener(doc *config.Document, index int, l *model.Listener, env filter.
 			}
 			rt.routes = append(rt.routes, cr)
 		}
-		routers = append(routers, rt)
+		out.routers = append(out.routers, rt)
 	}
-	handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		out.inFlight.Add(1)
-		defer out.inFlight.Add(-1)
-		rec := &filter.Record{Start: time.Now(), Method: req.Method, Path: req.URL.Path}
-		routers.ServeHTTP(&filter.RecordingWriter{ResponseWriter: w, Rec: rec}, req.WithContext(filter.WithRecord(req.Context(), rec)))
-	})
 
 	cfg := l.Config
 	readHeader := cfg.ReadHeaderTimeout
@@ -76,7 +71,7 @@ func newListener(doc *config.Document, index int, l *model.Listener, env filter.
 	}
 	out.server = &http.Server{
 		Addr:              out.addr,
-		Handler:           handler,
+		Handler:           out,
 		ReadTimeout:       cfg.ReadTimeout,
 		ReadHeaderTimeout: readHeader,
 		WriteTimeout:      cfg.WriteTimeout,
@@ -85,6 +80,21 @@ func newListener(doc *config.Document, index int, l *model.Listener, env filter.
 		ErrorLog:          slog.NewLogLogger(out.logger.Handler(), slog.LevelDebug),
 	}
 	return out, nil
+}
+
+// ServeHTTP serves one client request: it checks the path, then hands the request with its
+// Record to the first connection manager whose routes match.
+func (l *listener) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	l.inFlight.Add(1)
+	defer l.inFlight.Add(-1)
+	rec := &filter.Record{Start: time.Now(), Method: req.Method, Path: req.URL.Path}
+	rw := &filter.RecordingWriter{ResponseWriter: w, Rec: rec}
+	// A path that could climb out of its route's prefix is refused before any route sees it.
+	if err := urlpath.Check(req.URL.Path); err != nil {
+		openaierror.Write(rw, http.StatusBadRequest, openaierror.TypeInvalidRequest, "invalid_path", err.Error())
+		return
+	}
+	l.routers.ServeHTTP(rw, req.WithContext(filter.WithRecord(req.Context(), rec)))
 }
 
 // buildChain creates, configures and applies the http filters, and composes them so that the

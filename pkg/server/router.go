@@ -8,6 +8,7 @@ import (
 
 	"github.com/pixiu-llm/gateway/pkg/common/extension/filter"
 	"github.com/pixiu-llm/gateway/pkg/common/openaierror"
+	"github.com/pixiu-llm/gateway/pkg/common/urlpath"
 	"github.com/pixiu-llm/gateway/pkg/model"
 )
 
@@ -62,7 +63,7 @@ func (r *route) matches(req *http.Request) bool {
 	if m.Path != "" && req.URL.Path != m.Path {
 		return false
 	}
-	if m.Prefix != "" && !strings.HasPrefix(req.URL.Path, m.Prefix) {
+	if m.Prefix != "" && !urlpath.HasSegmentPrefix(req.URL.Path, m.Prefix) {
 		return false
 	}
 	if len(m.Methods) > 0 {
