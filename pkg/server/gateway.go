@@ -123,6 +123,15 @@ func (g *Gateway) ListenerAddrs() map[string]net.Addr {
 	return out
 }
 
+// InFlight is the number of client requests the listeners are serving now.
+func (g *Gateway) InFlight() int {
+	n := 0
+	for _, l := range g.listeners {
+		n += l.active()
+	}
+	return n
+}
+
 // Shutdown stops accepting, drains in-flight requests until the shutdown timeout (or ctx) ends,
 // then stops the adapters. It is idempotent and returns the first error of the first call.
 func (g *Gateway) Shutdown(ctx context.Context) error {

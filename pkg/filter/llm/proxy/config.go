@@ -67,6 +67,9 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// maxResponseHeaderBytes bounds the response headers of an upstream; more fails the attempt.
+const maxResponseHeaderBytes = 256 << 10
+
 // newTransport builds the filter's upstream transport. Responses pass through as the upstream
 // sent them: no transparent gzip, so streams are not held back by a decompressor and usage can
 // be read from the bytes that go by.
@@ -83,5 +86,8 @@ func newTransport(c *Config) *http.Transport {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true,
+		// Every attempt holds its response headers in memory; a provider (or something posing
+		// as one) cannot make that grow without bound.
+		MaxResponseHeaderBytes: maxResponseHeaderBytes,
 	}
 }

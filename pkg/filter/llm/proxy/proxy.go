@@ -19,7 +19,6 @@ package proxy
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -136,7 +135,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	body, err := p.readBody(w, r)
+	body, err := p.readBody(r)
 	if err != nil {
 		status := p.writeBodyError(w, r, err)
 		p.metrics.Request(c.Name, "", status)
@@ -153,23 +152,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.run()
 }
 
-// readBody reads the whole request body, at most cfg.MaxRequestBodyBytes of it.
-func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	limit := p.cfg.MaxRequestBodyBytes
-	if r.ContentLength > limit {
-		return nil, &http.MaxBytesError{Limit: limit}
-	}
+// readBody reads the whole request body, at most cfg.MaxRequestBodyBytes of it, as it arrives.
+func (p *Proxy) readBody(r *http.Request) ([]byte, error) {
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		return nil, nil
 	}
-	if r.ContentLength > 0 {
-		body := make([]byte, r.ContentLength)
-		if _, err := io.ReadFull(r.Body, body); err != nil {
-			return nil, err
-		}
-		return body, nil
-	}
-	return io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	return readBody(r.Body, r.ContentLength, p.cfg.MaxRequestBodyBytes)
 }
 
 // writeBodyError answers a request whose body could not be read and returns the status.
