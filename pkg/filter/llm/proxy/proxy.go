@@ -80,6 +80,7 @@ type Proxy struct {
 	transport *http.Transport
 	logger    *slog.Logger
 	metrics   *metrics.Metrics
+	warnings  *warnLimiter
 }
 
 // New validates cfg, fills in defaults for zero fields, and builds a proxy with its own upstream
@@ -104,6 +105,7 @@ func New(cfg Config, env filter.Env) (*Proxy, error) {
 		transport: newTransport(&cfg),
 		logger:    logger.With("filter", Kind),
 		metrics:   env.Metrics,
+		warnings:  newWarnLimiter(warnInterval),
 	}, nil
 }
 
@@ -148,7 +150,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec = &filter.Record{} // the filter is used outside a listener
 	}
 	rec.Cluster = c.Name
-	x := exchange{p: p, w: w, rc: *http.NewResponseController(w), r: r, rec: rec, cluster: c, body: body}
+	x := exchange{p: p, w: w, rc: *http.NewResponseController(w), r: r, rec: rec, cluster: c, body: body,
+		left: p.cfg.MaxAttempts}
 	x.run()
 }
 
