@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -26,13 +27,19 @@ type listener struct {
 	ln        net.Listener
 	factories []filter.HTTPFilterFactory
 	routers   routers
+	access    *accessLog // nil when the access log is off
 	logger    *slog.Logger
 	inFlight  atomic.Int64
 }
 
-func newListener(doc *config.Document, index int, l *model.Listener, env filter.Env) (*listener, error) {
+func newListener(doc *config.Document, index int, l *model.Listener, env filter.Env, accessOut io.Writer) (*listener, error) {
 	path := fmt.Sprintf("static_resources.listeners[%d]", index)
 	out := &listener{name: l.Name, logger: env.Logger.With("listener", l.Name)}
+	access, err := newAccessLog(l.Config.AccessLog, accessOut)
+	if err != nil {
+		return nil, doc.Errorf(path+".config.access_log.format", "access log format: %v", err)
+	}
+	out.access = access
 	host := l.Address.SocketAddress.Address
 	if host == "" {
 		host = "0.0.0.0"
@@ -89,6 +96,7 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	defer l.inFlight.Add(-1)
 	rec := &filter.Record{Start: time.Now(), Method: req.Method, Path: req.URL.Path}
 	rw := &filter.RecordingWriter{ResponseWriter: w, Rec: rec}
+	defer l.access.write(rec) // deferred: a stream cut off by panicking is logged too
 	// A path that could climb out of its route's prefix is refused before any route sees it.
 	if err := urlpath.Check(req.URL.Path); err != nil {
 		openaierror.Write(rw, http.StatusBadRequest, openaierror.TypeInvalidRequest, "invalid_path", err.Error())

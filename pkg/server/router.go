@@ -128,11 +128,15 @@ func (rt *router) serve(w http.ResponseWriter, req *http.Request) bool {
 			if rec != nil {
 				rec.Route = r.pattern()
 			}
-			rt.chain.ServeHTTP(w, req.WithContext(filter.WithRoute(req.Context(), r.action)))
 			if rec != nil {
-				rec.ClientGone = rec.ClientGone || req.Context().Err() != nil
-				rt.observe(rec)
+				// Deferred: a filter that ends a broken answer by panicking (http.ErrAbortHandler)
+				// still has its request observed.
+				defer func() {
+					rec.ClientGone = rec.ClientGone || req.Context().Err() != nil
+					rt.observe(rec)
+				}()
 			}
+			rt.chain.ServeHTTP(w, req.WithContext(filter.WithRoute(req.Context(), r.action)))
 			return true
 		}
 	}

@@ -174,6 +174,7 @@ func TestSuccessEndsACooldown(t *testing.T) {
 func TestSilentStreamIsCutWithAnErrorEvent(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithDefault(llmstub.StallAfter(2, llmstub.Forever)))
 	g := startGateway(t, gatewaySpec{filter: "{timeout: 5s, scheme: http, streamIdleTimeout: 2s}",
+		listener: "{access_log: {enabled: true, format: text}}",
 		clusters: clusterYAML("chat", "RoundRobin", endpoint("quiet", stub.Addr(), ""))})
 
 	start := time.Now()
@@ -196,4 +197,31 @@ func TestSilentStreamIsCutWithAnErrorEvent(t *testing.T) {
 	eventually(t, 5*time.Second, func() bool {
 		return metricValue(t, g, "pixiu_llm_streams_cut_total", map[string]string{"cluster": "chat", "endpoint": "quiet", "reason": "stream_idle"}, false) == 1
 	}, "the cut is counted")
+	eventually(t, 5*time.Second, func() bool { return strings.Contains(g.logs.String(), "cut=stream_idle") },
+		"the access log says the stream was cut")
+}
+
+// The access log line of a request that fell back names both endpoints, the one that answered
+// and the attempt count.
+func TestAccessLogOfAFallbackNamesBothEndpoints(t *testing.T) {
+	a := llmstub.Start(t, llmstub.WithName("a"), llmstub.WithDefault(llmstub.Status(503)))
+	b := llmstub.Start(t, llmstub.WithName("b"))
+	g := startGateway(t, gatewaySpec{listener: "{access_log: {enabled: true, format: text}}",
+		clusters: clusterYAML("chat", "RoundRobin", endpoint("a", a.Addr(), countBased2), endpoint("b", b.Addr(), countBased2))})
+
+	r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody)
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	assert.Equal(t, "4", r.header.Get("X-Pixiu-Attempts"))
+
+	var access []string
+	for _, line := range strings.Split(g.logs.String(), "\n") {
+		if strings.Contains(line, "msg=access") {
+			access = append(access, line)
+		}
+	}
+	require.Len(t, access, 1, g.logs.String())
+	for _, want := range []string{"route=/", "cluster=chat", "endpoint=b", "tried=a,b", "attempts=4", "status=200",
+		"method=POST", "path=/v1/chat/completions", "tokens.total=", "ttfb_ms=", "duration_ms="} {
+		assert.Contains(t, access[0], want)
+	}
 }
