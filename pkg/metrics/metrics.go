@@ -36,6 +36,7 @@ type Metrics struct {
 	registryErrors   *prometheus.CounterVec
 	registryUp       *prometheus.GaugeVec
 	lastSync         *prometheus.GaugeVec
+	consumers        consumerMetrics
 
 	// mu guards endpointSources, which remembers per cluster the sources reported so far, so a
 	// source whose last endpoint left drops to 0 instead of keeping its old count.
@@ -138,6 +139,7 @@ func New() *Metrics {
 		m.firstByte, m.tokens, m.endpoints, m.discoveryEvents, m.rejected, m.registryErrors,
 		m.registryUp, m.lastSync,
 	)
+	m.consumers = newConsumerMetrics(reg)
 	return m
 }
 

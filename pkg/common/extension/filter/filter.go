@@ -92,3 +92,15 @@ func GetHTTPFilterPlugin(kind string) (HTTPFilterPlugin, error) {
 	}
 	return p, nil
 }
+
+// ConsumerInfo describes a consumer an authenticating filter knows, for the admin API: its name
+// and how many keys it may present (never the keys).
+type ConsumerInfo struct {
+	Name string
+	Keys int
+}
+
+// ConsumerLister is implemented by filter factories that authenticate consumers.
+type ConsumerLister interface {
+	Consumers() []ConsumerInfo
+}
