@@ -187,6 +187,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 			step = 10 * time.Second
 		}
 		g.Adapters.Stop(step)
+		g.Clusters.Close()
 		g.stopObservability()
 		g.Logger.Info("gateway stopped", "took", time.Since(start).Round(time.Millisecond).String())
 		g.stopErr = errors.Join(errs...)
