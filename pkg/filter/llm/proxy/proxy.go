@@ -2,13 +2,15 @@
 // endpoints of the route's cluster, with per-endpoint retries, fallback to the next endpoint,
 // cooldown of failed endpoints and unbuffered streaming.
 //
-// One request goes like this: the body is read once (bounded by maxRequestBodyBytes) and replayed
-// on every attempt; the first endpoint is picked by the cluster's lb_policy; each endpoint is tried
-// as often as its retry policy allows (connection errors, timeouts before the response headers,
+// One request goes like this: the body is read as it arrives (bounded by maxRequestBodyBytes)
+// and replayed on every attempt; the first endpoint is picked by the cluster's lb_policy; each
+// endpoint is tried as often as its retry policy allows (connection errors, timeouts before the response headers,
 // 429, 500, 502, 503 and 504 are retried; any other answer goes to the client as it is); an
 // endpoint that used up its attempts is cooled down for its health_check_interval and, when its
 // fallback is true, the request moves on to the next endpoint in cluster order (wrapping around,
-// each endpoint once). Once the response headers went to the client nothing is retried.
+// each endpoint once). maxAttempts bounds all of a request's attempts together (see attemptsFor).
+// Once the response headers went to the client nothing is retried; an answer whose upstream
+// stays silent for streamIdleTimeout is cut. Every answer carries X-Pixiu-Attempts.
 //
 // Upstream URL: scheme (the domain's own, else the filter's scheme) + host (first domain, else
 // address:port) + the domain's base path joined with the request path + the request query. When
