@@ -44,7 +44,7 @@ func (a *accessLog) write(rec *filter.Record) {
 	}
 	attrs := []slog.Attr{
 		slog.String("method", rec.Method),
-		slog.String("path", rec.Path),
+		slog.String("path", shorten(rec.Path, maxLoggedPath)),
 		slog.Int("status", rec.Status),
 		slog.String("consumer", rec.Consumer),
 		slog.String("route", rec.Route),
@@ -69,6 +69,17 @@ func (a *accessLog) write(rec *filter.Record) {
 		attrs = append(attrs, slog.String("cut", rec.Cut))
 	}
 	a.logger.LogAttrs(context.Background(), slog.LevelInfo, "access", attrs...)
+}
+
+// maxLoggedPath bounds the path in an access log line: a client chooses it, up to the
+// listener's header limit.
+const maxLoggedPath = 512
+
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
 }
 
 func milliseconds(d time.Duration) float64 {

@@ -64,3 +64,13 @@ func TestAccessLogFormatErrorNamesTheKey(t *testing.T) {
 	assert.Contains(t, err.Error(), "static_resources.listeners[0].config.access_log.format")
 	assert.Contains(t, err.Error(), `"xml" is not json or text`)
 }
+
+func TestAccessLogBoundsThePath(t *testing.T) {
+	var out bytes.Buffer
+	a, err := newAccessLog(model.AccessLog{Enabled: true, Format: "json"}, &out)
+	require.NoError(t, err)
+	a.write(&filter.Record{Start: time.Now(), Path: "/v1/" + strings.Repeat("x", 10_000)})
+	var line map[string]any
+	require.NoError(t, json.Unmarshal(out.Bytes(), &line))
+	assert.Len(t, line["path"], maxLoggedPath+len("…"))
+}
