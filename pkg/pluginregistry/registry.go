@@ -7,5 +7,6 @@ import (
 	_ "github.com/pixiu-llm/gateway/pkg/cluster/retry/countbased"
 	_ "github.com/pixiu-llm/gateway/pkg/cluster/retry/exponentialbackoff"
 	_ "github.com/pixiu-llm/gateway/pkg/cluster/retry/noretry"
+	_ "github.com/pixiu-llm/gateway/pkg/filter/llm/auth"
 	_ "github.com/pixiu-llm/gateway/pkg/filter/llm/proxy"
 )

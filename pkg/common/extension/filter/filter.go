@@ -67,3 +67,15 @@ func RegisterHTTPFilter(p HTTPFilterPlugin) { plugins.Register(p.Kind(), p) }
 
 // GetHTTPFilterPlugin returns the plugin of a kind.
 func GetHTTPFilterPlugin(kind string) (HTTPFilterPlugin, error) { return plugins.Get(kind) }
+
+// ConsumerInfo describes a consumer an authenticating filter knows, for the admin API: its name
+// and how many keys it may present (never the keys).
+type ConsumerInfo struct {
+	Name string
+	Keys int
+}
+
+// ConsumerLister is implemented by filter factories that authenticate consumers.
+type ConsumerLister interface {
+	Consumers() []ConsumerInfo
+}
