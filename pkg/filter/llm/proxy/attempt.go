@@ -34,6 +34,9 @@ type exchange struct {
 	r       *http.Request
 	rec     *filter.Record
 	cluster *cluster.Cluster
+	// next are the clusters a model-routed request goes on to, in order, once it went through
+	// every endpoint of cluster; see nextMember.
+	next    []*cluster.Cluster
 	body    []byte
 	getBody func() (io.ReadCloser, error)
 
@@ -76,8 +79,9 @@ type attemptResult struct {
 func (x *exchange) run() {
 	m := x.cluster.Pick(time.Now())
 	var rest []*cluster.Member
+	candidates := x.candidates()
 	for tried := 1; ; tried++ {
-		more := m.Fallback() && tried < len(x.cluster.Members)
+		more := m.Fallback() && tried < candidates
 		switch x.tryEndpoint(m, more) {
 		case served:
 			return
@@ -89,14 +93,36 @@ func (x *exchange) run() {
 		if !more {
 			break
 		}
-		if tried == 1 {
-			// Cluster order after the first pick, wrapping around: every other endpoint once.
-			rest = x.cluster.After(m, time.Now())
-		}
 		x.p.metrics.Fallback(x.cluster.Name, m.ID())
-		m, rest = rest[0], rest[1:]
+		m, rest = x.nextMember(m, rest, tried == 1)
 	}
 	x.fail()
+}
+
+// candidates counts the endpoints the request may try: those of its cluster and of the
+// clusters after it.
+func (x *exchange) candidates() int {
+	n := len(x.cluster.Members)
+	for _, c := range x.next {
+		n += len(c.Members)
+	}
+	return n
+}
+
+// nextMember returns the endpoint to fall back to after m, and the ones after that. The order
+// is the cluster's after the first pick, wrapping around, every endpoint once; then the next
+// cluster's pick and the rest of that cluster. first says that m was the request's first pick.
+func (x *exchange) nextMember(m *cluster.Member, rest []*cluster.Member, first bool) (*cluster.Member, []*cluster.Member) {
+	if first {
+		rest = x.cluster.After(m, time.Now())
+	}
+	if len(rest) > 0 {
+		return rest[0], rest[1:]
+	}
+	x.cluster, x.next = x.next[0], x.next[1:]
+	x.rec.Cluster = x.cluster.Name
+	m = x.cluster.Pick(time.Now())
+	return m, x.cluster.After(m, time.Now())
 }
 
 // tryEndpoint makes up to the member's retry policy's attempts on it. more says whether
