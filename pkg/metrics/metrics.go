@@ -35,6 +35,7 @@ type Metrics struct {
 	registryErrors   *prometheus.CounterVec
 	registryUp       *prometheus.GaugeVec
 	lastSync         *prometheus.GaugeVec
+	consumers        consumerCollectors // see consumers.go
 
 	// mu guards endpointSources, which remembers per cluster the sources reported so far, so a
 	// source whose last endpoint left drops to 0 instead of keeping its old count.
@@ -133,6 +134,7 @@ func New() *Metrics {
 		m.firstByte, m.tokens, m.endpoints, m.discoveryEvents, m.rejected, m.registryErrors,
 		m.registryUp, m.lastSync,
 	)
+	m.consumers = newConsumerCollectors(reg)
 	return m
 }
 
