@@ -51,6 +51,9 @@ func (c *Cluster) ForModel(model string) *Cluster {
 	return c.models[model]
 }
 
+// ListsModels reports whether any member of the cluster lists models.
+func (c *Cluster) ListsModels() bool { return len(c.models) > 0 }
+
 // ServedModels returns, sorted, the models listed by members that are not cooling down at now.
 func (c *Cluster) ServedModels(now time.Time) []string {
 	out := make([]string, 0, len(c.models))

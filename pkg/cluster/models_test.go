@@ -76,8 +76,13 @@ func TestServedModelsLeaveOutCoolingMembers(t *testing.T) {
 	assert.False(t, c.ForModel("reasoner").Available(now))
 	assert.Equal(t, []string{"chat", "reasoner"}, c.ServedModels(now.Add(2*time.Minute)), "back after the cooldown")
 
+	assert.True(t, c.ListsModels())
+
 	empty := cluster.New("empty", "", nil, nil)
 	assert.Empty(t, empty.ServedModels(now))
 	assert.False(t, empty.Available(now))
-	assert.Empty(t, cluster.New("none", "", []*cluster.Member{member("any")}, nil).ServedModels(now))
+	assert.False(t, empty.ListsModels())
+	none := cluster.New("none", "", []*cluster.Member{member("any")}, nil)
+	assert.Empty(t, none.ServedModels(now))
+	assert.False(t, none.ListsModels())
 }

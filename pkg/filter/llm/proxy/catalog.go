@@ -19,7 +19,9 @@ import (
 // by the gateway, in OpenAI's shapes, from the live cluster snapshots: the models listed
 // (llm_meta.models, registry llm-meta.models) by endpoints of the route's clusters that are not
 // cooling down. Endpoints that list no models contribute nothing. A model served by several
-// clusters appears once, owned by the first cluster in the route's order.
+// clusters appears once, owned by the first cluster in the route's order. On a route to a
+// cluster none of whose endpoints lists models, the request goes upstream as before: clients
+// that fill a model picker from /v1/models keep working with configs that list no models.
 
 // modelObject is one model in OpenAI's shape.
 type modelObject struct {
@@ -68,7 +70,11 @@ func (p *Proxy) serveCatalog(w http.ResponseWriter, r *http.Request, route *mode
 	if !ok {
 		return false
 	}
-	models := p.catalog.list(p.routeClusters(route), time.Now())
+	clusters := p.routeClusters(route)
+	if !route.ModelRouting && (len(clusters) == 0 || !clusters[0].ListsModels()) {
+		return false
+	}
+	models := p.catalog.list(clusters, time.Now())
 	if id == "" {
 		writeJSON(w, http.StatusOK, modelList{Object: "list", Data: models})
 		return true

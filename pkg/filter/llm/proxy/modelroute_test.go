@@ -140,6 +140,26 @@ func TestCatalogListsTheModelsOfRoutableEndpoints(t *testing.T) {
 	assert.Equal(t, map[string]string{"deepseek-chat": "second", "gpt-4o": "second"}, modelIDs(all))
 }
 
+// A route to a cluster that lists no models forwards GET /v1/models upstream, as before the
+// catalog existed.
+func TestCatalogOfAClusterListingNoModelsIsTheUpstreams(t *testing.T) {
+	stub := llmstub.Start(t, llmstub.WithName("plain"), llmstub.WithModel("upstream-model"))
+	g := startModelGateway(t, clusterYAML("first", "RoundRobin", addressEndpoint("plain", stub.Addr(), "")),
+		clusterYAML("second", "RoundRobin"))
+	ctx := testContext(t)
+
+	page, err := openAIAt(t, g, "chat").Models.List(ctx)
+	require.NoError(t, err)
+	require.Len(t, page.Data, 1)
+	assert.Equal(t, "upstream-model", page.Data[0].ID, "the upstream's own list")
+	assert.Equal(t, 1, stub.Count(), "forwarded")
+
+	page, err = openAIAt(t, g, "").Models.List(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, page.Data, "a model_routing route always answers itself")
+	assert.Equal(t, 1, stub.Count())
+}
+
 func TestModelRoutingSendsEachModelToTheEndpointsListingIt(t *testing.T) {
 	ds := llmstub.Start(t, llmstub.WithName("deepseek"))
 	ds2 := llmstub.Start(t, llmstub.WithName("deepseek2"))
