@@ -36,6 +36,8 @@ var guides = []string{
 	"ai/registry_CN.md",
 	"ai/endpoint.md",
 	"ai/endpoint_CN.md",
+	"ai/models.md",
+	"ai/models_CN.md",
 	"../README.md",
 }
 
@@ -43,6 +45,7 @@ var guides = []string{
 var translations = map[string]string{
 	"ai/registry.md": "ai/registry_CN.md",
 	"ai/endpoint.md": "ai/endpoint_CN.md",
+	"ai/models.md":   "ai/models_CN.md",
 }
 
 type block struct {

@@ -30,8 +30,13 @@ func chatParams(prompt string) openai.ChatCompletionNewParams {
 
 // chatOnce sends one chat completion and returns the reply and the provider that wrote it.
 func (d *demo) chatOnce(ctx context.Context) (reply, who string, err error) {
+	return d.complete(ctx, chatParams("Who are you?"))
+}
+
+// complete sends the chat completion params and returns the reply and the provider that wrote it.
+func (d *demo) complete(ctx context.Context, params openai.ChatCompletionNewParams) (reply, who string, err error) {
 	client := d.client()
-	resp, err := client.Chat.Completions.New(ctx, chatParams("Who are you?"))
+	resp, err := client.Chat.Completions.New(ctx, params)
 	if err != nil {
 		return "", "", err
 	}

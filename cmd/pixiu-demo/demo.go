@@ -96,6 +96,7 @@ func (d *demo) run(ctx context.Context) error {
 		d.fallback,
 		d.providerLeaves,
 		d.providerJoins,
+		d.modelCatalog, // models.go
 		d.rejectedInstance,
 	}
 	d.out.steps = len(steps) + 1 // and the shutdown
@@ -160,7 +161,7 @@ func (d *demo) registerArgs(p *provider) []string {
 	args := []string{d.bin, "llm", "register",
 		"--nacos", d.registry.Addr(), "--group", demoGroup,
 		"--service", "llm-" + p.name, "--cluster", demoCluster, "--id", p.name, "--name", "Provider " + p.name,
-		"--ip", host, "--port", port, "--api-key-env", p.keyEnv}
+		"--ip", host, "--port", port, "--api-key-env", p.keyEnv, "--models", modelsOf(p)}
 	if p.retry != "" {
 		args = append(args, "--retry-policy", p.retry, "--retry-config", p.config)
 	}
@@ -525,6 +526,7 @@ func (d *demo) summary(took time.Duration) {
 		d.requests, d.answered["alpha"], d.answered["beta"], d.answered["gamma"])
 	d.out.say("  - while alpha failed with 503, its retry ran and fallback sent the requests to beta")
 	d.out.say("  - alpha deregistering and gamma registering changed the routing live, with no restart")
+	d.out.say("  - the gateway answered models.list() itself and routed each model to the providers registering it")
 	d.out.say("  - an instance with invalid metadata was not routed and was reported, naming the key")
 	d.out.say("  - every process was stopped and every temp dir removed")
 }

@@ -45,6 +45,7 @@ func TestDemoRunsToTheEnd(t *testing.T) {
 		"answered by alpha", "answered by beta", "answered by gamma",
 		"chunk 3", "-> fallback -> answered by beta",
 		"the gateway no longer routes to alpha",
+		"models.list() -> gamma-model", "model gamma-model  -> answered by gamma", "404 model_not_found",
 		`key "port"`, "pixiu_registry_rejected_instances",
 		"gateway stopped on SIGTERM (exit status 0)",
 	} {

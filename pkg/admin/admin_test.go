@@ -115,6 +115,7 @@ func newClusterManager(t *testing.T) *server.ClusterManager {
 					Fallback: true, APIKey: canaryKey, APIKeys: []string{canaryKey2},
 					RetryPolicy:         model.RetryPolicy{Name: "AdminTestRetry", Config: map[string]any{"times": 2, "api_key": canaryKey}},
 					HealthCheckInterval: 5000,
+					Models:              []string{"chat-model", "reasoner"},
 				},
 			},
 			{
@@ -232,6 +233,7 @@ func TestClusters(t *testing.T) {
 	assert.True(t, primary.LLM.Fallback)
 	assert.Equal(t, 2, primary.LLM.Keys)
 	assert.Equal(t, int64(5000), primary.LLM.HealthCheckInterval)
+	assert.Equal(t, []string{"chat-model", "reasoner"}, primary.LLM.Models)
 	assert.Equal(t, "AdminTestRetry", primary.LLM.RetryPolicy.Name)
 	assert.Equal(t, 3, primary.LLM.RetryPolicy.Attempts)
 	assert.Equal(t, map[string]any{"times": 2.0, "api_key": "[redacted]"}, primary.LLM.RetryPolicy.Config)

@@ -69,6 +69,8 @@ type LLMView struct {
 	Keys int `json:"keys"`
 	// HealthCheckInterval is the cooldown after exhausted retries, in milliseconds (as in pixiu.yaml).
 	HealthCheckInterval int64 `json:"health_check_interval"`
+	// Models are the models the endpoint lists (llm_meta.models); absent when it lists none.
+	Models []string `json:"models,omitempty"`
 }
 
 // RetryPolicyView is the compiled retry policy and the config it was built from.
@@ -170,6 +172,7 @@ func endpointView(m *cluster.Member, now time.Time, secrets []string) EndpointVi
 	if meta := ep.LLMMeta; meta != nil {
 		v.LLM.Fallback = meta.Fallback
 		v.LLM.HealthCheckInterval = meta.HealthCheckInterval
+		v.LLM.Models = meta.Models
 		if cfg, ok := redact.Value(meta.RetryPolicy.Config, secrets...).(map[string]any); ok && len(cfg) > 0 {
 			v.LLM.RetryPolicy.Config = cfg
 		}

@@ -23,6 +23,8 @@ type Cluster struct {
 	cumWeight []float64
 	// cursor is shared by every snapshot of the same cluster so round robin survives updates.
 	cursor *atomic.Uint64
+	// models holds, per model an endpoint lists, the cluster narrowed to those endpoints.
+	models modelIndex
 }
 
 type pickFunc func(c *Cluster, now time.Time) *Member
@@ -50,6 +52,13 @@ func ValidLbPolicy(name string) (string, error) {
 // New builds a cluster snapshot from members in cluster order. lbPolicy must have passed
 // ValidLbPolicy; cursor may be nil for a new cluster. The members slice is owned by the snapshot.
 func New(name, lbPolicy string, members []*Member, cursor *atomic.Uint64) *Cluster {
+	c := build(name, lbPolicy, members, cursor)
+	c.models = indexModels(c)
+	return c
+}
+
+// build is New without the model index.
+func build(name, lbPolicy string, members []*Member, cursor *atomic.Uint64) *Cluster {
 	pick, ok := balancers[strings.ToLower(lbPolicy)]
 	if !ok {
 		pick = pickRoundRobin

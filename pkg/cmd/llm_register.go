@@ -34,6 +34,7 @@ type registerFlags struct {
 	apiKeyEnv                  string
 	retryPolicy, retryConfig   string
 	fallback                   bool
+	models                     []string
 	weight                     float64
 	metadata                   []string
 }
@@ -59,7 +60,8 @@ to this host's address and the domain's port.`,
 		Example: `  export DEEPSEEK_API_KEY=...
   pixiu llm register --nacos 127.0.0.1:8848 --service llm-deepseek --cluster chat \
     --id deepseek-primary --address https://api.deepseek.com --api-key-env DEEPSEEK_API_KEY \
-    --retry-policy CountBased --retry-config '{"times": 2}' --fallback`,
+    --retry-policy CountBased --retry-config '{"times": 2}' --fallback \
+    --models deepseek-chat,deepseek-reasoner`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			inst, err := f.instance()
@@ -94,6 +96,7 @@ to this host's address and the domain's port.`,
 	fl.StringVar(&f.retryPolicy, "retry-policy", "", "CountBased, ExponentialBackoff or NoRetry (metadata "+registry.KeyRetryPolicyName+")")
 	fl.StringVar(&f.retryConfig, "retry-config", "", `retry policy config as JSON, e.g. '{"times": 2}' (metadata `+registry.KeyRetryPolicyConfig+")")
 	fl.BoolVar(&f.fallback, "fallback", false, "on failure go on to the next endpoint of the cluster (metadata "+registry.KeyFallback+")")
+	fl.StringSliceVar(&f.models, "models", nil, "models the endpoint serves, comma separated, e.g. deepseek-chat,deepseek-reasoner (metadata "+registry.KeyModels+")")
 	fl.Float64Var(&f.weight, "weight", 1, "Nacos instance weight (> 0), used by WeightRandom balancing")
 	fl.StringArrayVar(&f.metadata, "metadata", nil, "extra metadata key=value (repeatable)")
 	return c
@@ -118,7 +121,7 @@ func (f *registerFlags) instance() (llmprovider.Instance, error) {
 	}
 	spec := llmprovider.Spec{
 		Cluster: f.cluster, ID: f.id, Name: f.name, IP: f.ip, Port: f.port, Address: f.address,
-		RetryPolicy: f.retryPolicy, RetryConfig: f.retryConfig, Fallback: f.fallback,
+		RetryPolicy: f.retryPolicy, RetryConfig: f.retryConfig, Fallback: f.fallback, Models: f.models,
 		Extra: map[string]string{},
 	}
 	for _, kv := range f.metadata {

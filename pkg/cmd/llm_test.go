@@ -59,6 +59,10 @@ func TestRegisterRejectsBadInputBeforeContactingNacos(t *testing.T) {
 			[]string{"cluster", "its own option"}},
 		{"api key variable empty", []string{"--api-key-env", "CLI_EMPTY_KEY"},
 			[]string{"--api-key-env CLI_EMPTY_KEY", "not set or empty"}},
+		{"model listed twice", []string{"--models", "deepseek-chat,deepseek-chat"},
+			[]string{"not registered", "llm-meta.models", `model "deepseek-chat" is listed twice`}},
+		{"empty model name", []string{"--models", "deepseek-chat,,deepseek-reasoner"},
+			[]string{"not registered", "llm-meta.models", "model 2 is empty"}},
 		{"weight zero", []string{"--weight", "0"}, []string{"--weight"}},
 		{"port out of range", []string{"--port", "70000"}, []string{"--port 70000"}},
 	}
@@ -112,12 +116,14 @@ metadata:
   llm-meta.api_key: `+key+`
   llm-meta.retry_policy.name: ExponentialBackoff
   llm-meta.retry_policy.config: {times: 3, initialInterval: 200ms, maxInterval: 5s, multiplier: 2}
+  llm-meta.models: deepseek-chat,deepseek-reasoner
 `), 0o600))
 	out, err := runPixiu(t, "", "llm", "validate", file)
 	require.NoError(t, err)
 	for _, want := range []string{
 		"accepted", `service "llm-deepseek" instance 10.0.0.12:8080`, "cluster:   chat", "endpoint:  deepseek-primary",
 		"upstream:  https://api.deepseek.com", "fallback:  true", "ExponentialBackoff", "4 attempts per request", "api keys:  1",
+		"models:    deepseek-chat, deepseek-reasoner",
 	} {
 		assert.Contains(t, out, want)
 	}

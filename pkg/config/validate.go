@@ -128,16 +128,10 @@ func Validate(b *model.Bootstrap) ([]Warning, error) {
 				if r.Match.Prefix == "" && r.Match.Path == "" {
 					return warnings, fieldErr(rp+".match", "route needs match.prefix or match.path")
 				}
-				if r.Route.Cluster == "" {
-					return warnings, fieldErr(rp+".route.cluster", "route has no cluster")
-				}
-				if !clusterNames[r.Route.Cluster] {
-					if adapters == 0 {
-						return warnings, fieldErr(rp+".route.cluster", "cluster %q is not defined in static_resources.clusters and no adapter is configured to provide it", r.Route.Cluster)
-					}
-					warnings = append(warnings, Warning{Path: rp + ".route.cluster", Info: true,
-						Msg: fmt.Sprintf("cluster %q is not defined statically; requests get %d until an adapter provides it",
-							r.Route.Cluster, orDefault(r.Route.ClusterNotFoundResponseCode, 503))})
+				w, err := validateRouteAction(&r.Route, rp+".route", clusterNames, adapters)
+				warnings = append(warnings, w...)
+				if err != nil {
+					return warnings, err
 				}
 				if c := r.Route.ClusterNotFoundResponseCode; c != 0 && (c < 400 || c > 599) {
 					return warnings, fieldErr(rp+".route.cluster_not_found_response_code", "%d is not an HTTP error status (400..599)", c)
@@ -152,6 +146,53 @@ func Validate(b *model.Bootstrap) ([]Warning, error) {
 		return warnings, fieldErr("metric.prometheus_port", "port %d out of range 1..65535", b.Metric.PrometheusPort)
 	}
 	return warnings, nil
+}
+
+// validateRouteAction checks where a route sends requests: one known cluster, or, with
+// model_routing, the optional list of clusters the model chooses from. Clusters only an adapter
+// can provide are an info remark when an adapter is configured, else an error.
+func validateRouteAction(a *model.RouteAction, path string, clusterNames map[string]bool, adapters int) ([]Warning, error) {
+	if a.ModelRouting {
+		if a.Cluster != "" {
+			return nil, fieldErr(path+".cluster", "a route with model_routing: true picks its cluster by model; remove cluster %q (or list it in clusters)", a.Cluster)
+		}
+		var warnings []Warning
+		seen := map[string]bool{}
+		for i, name := range a.Clusters {
+			p := fmt.Sprintf("%s.clusters[%d]", path, i)
+			if name == "" {
+				return warnings, fieldErr(p, "empty cluster name")
+			}
+			if seen[name] {
+				return warnings, fieldErr(p, "cluster %q is listed twice", name)
+			}
+			seen[name] = true
+			w, err := checkRouteCluster(name, p, clusterNames, adapters, "its models are not routed until an adapter provides it")
+			warnings = append(warnings, w...)
+			if err != nil {
+				return warnings, err
+			}
+		}
+		return warnings, nil
+	}
+	if len(a.Clusters) > 0 {
+		return nil, fieldErr(path+".clusters", "clusters is only used with model_routing: true")
+	}
+	if a.Cluster == "" {
+		return nil, fieldErr(path+".cluster", "route has no cluster (set cluster, or model_routing: true)")
+	}
+	return checkRouteCluster(a.Cluster, path+".cluster", clusterNames, adapters,
+		fmt.Sprintf("requests get %d until an adapter provides it", orDefault(a.ClusterNotFoundResponseCode, 503)))
+}
+
+func checkRouteCluster(name, path string, clusterNames map[string]bool, adapters int, meanwhile string) ([]Warning, error) {
+	if clusterNames[name] {
+		return nil, nil
+	}
+	if adapters == 0 {
+		return nil, fieldErr(path, "cluster %q is not defined in static_resources.clusters and no adapter is configured to provide it", name)
+	}
+	return []Warning{{Path: path, Info: true, Msg: fmt.Sprintf("cluster %q is not defined statically; %s", name, meanwhile)}}, nil
 }
 
 func validateEndpoint(ep *model.Endpoint) error {
@@ -177,6 +218,9 @@ func validateEndpoint(ep *model.Endpoint) error {
 		}
 		if _, err := retry.New(m.RetryPolicy.Name, m.RetryPolicy.Config); err != nil {
 			return &FieldError{Path: "llm_meta.retry_policy", Err: err}
+		}
+		if err := model.CheckModelNames(m.Models); err != nil {
+			return &FieldError{Path: "llm_meta.models", Err: err}
 		}
 	}
 	if ep.Weight < 0 {

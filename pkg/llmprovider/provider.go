@@ -45,6 +45,9 @@ type Spec struct {
 	RetryConfig string
 	// Fallback lets a request go on to the next endpoint once this one's retries are exhausted.
 	Fallback bool
+	// Models are the model names the endpoint serves (the gateway's model catalog and model
+	// routing); empty lists none.
+	Models []string
 	// Extra are further metadata keys, kept on the endpoint as plain metadata. They may not set
 	// the keys above.
 	Extra map[string]string
@@ -54,7 +57,7 @@ type Spec struct {
 var managedKeys = []string{
 	registry.KeyCluster, registry.KeyID, registry.KeyName, registry.KeyIP, registry.KeyPort,
 	registry.KeyAddress, registry.KeyFallback, registry.KeyAPIKey, registry.KeyAPIKeys,
-	registry.KeyRetryPolicyName, registry.KeyRetryPolicyConfig,
+	registry.KeyRetryPolicyName, registry.KeyRetryPolicyConfig, registry.KeyModels,
 }
 
 // Metadata returns the instance metadata for s. It fails when Extra sets a key a field owns, so
@@ -90,6 +93,7 @@ func (s Spec) Metadata() (map[string]string, error) {
 	set(registry.KeyAPIKey, s.APIKey)
 	set(registry.KeyRetryPolicyName, s.RetryPolicy)
 	set(registry.KeyRetryPolicyConfig, s.RetryConfig)
+	set(registry.KeyModels, strings.Join(s.Models, ","))
 	return meta, nil
 }
 
@@ -155,6 +159,8 @@ type Summary struct {
 	Weight     float64
 	// Serving is false when the instance carries no traffic (weight 0).
 	Serving bool
+	// Models are the models the endpoint serves, as listed.
+	Models []string
 	// Extra are the metadata keys the gateway keeps as plain endpoint metadata, sorted.
 	Extra []string
 }
@@ -205,6 +211,7 @@ func check(in Instance, addressKnown bool) (*Summary, error) {
 		s.APIKeys = len(m.Keys())
 		s.CooldownMS = m.HealthCheckInterval
 		s.RetryConfig = m.RetryPolicy.Config
+		s.Models = m.Models
 	}
 	policy, err := retryPolicy(ep.LLMMeta)
 	if err != nil {
@@ -257,6 +264,11 @@ func (s *Summary) Lines() []string {
 		weight += " (carries no traffic)"
 	}
 	lines = append(lines, "weight:    "+weight)
+	models := "none listed (in no model catalog; not used by model_routing routes)"
+	if len(s.Models) > 0 {
+		models = strings.Join(s.Models, ", ")
+	}
+	lines = append(lines, "models:    "+models)
 	if len(s.Extra) > 0 {
 		lines = append(lines, "metadata:  "+strings.Join(s.Extra, ", "))
 	}

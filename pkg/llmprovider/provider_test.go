@@ -19,10 +19,11 @@ func TestSpecMetadataUsesTheRegistryKeys(t *testing.T) {
 		IP: "10.0.0.12", Port: 8080, Address: []string{"https://api.deepseek.com", "backup.example.com"},
 		APIKey: testKey, RetryPolicy: "ExponentialBackoff",
 		RetryConfig: `{"times": 3, "initialInterval": "200ms", "maxInterval": "5s", "multiplier": 2}`,
-		Fallback:    true, Extra: map[string]string{"region": "eu"},
+		Fallback:    true, Models: []string{"deepseek-chat", "deepseek-reasoner"}, Extra: map[string]string{"region": "eu"},
 	}.Metadata()
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{
+		"llm-meta.models":              "deepseek-chat,deepseek-reasoner",
 		"cluster":                      "chat",
 		"id":                           "deepseek-primary",
 		"name":                         "DeepSeek primary",
@@ -44,7 +45,7 @@ func TestSpecMetadataLeavesUnsetKeysOut(t *testing.T) {
 }
 
 func TestSpecExtraCannotSetOwnedKeys(t *testing.T) {
-	for _, key := range []string{"cluster", "port", "llm-meta.api_key", "llm-meta.api_keys", "llm-meta.retry_policy.name"} {
+	for _, key := range []string{"cluster", "port", "llm-meta.api_key", "llm-meta.api_keys", "llm-meta.retry_policy.name", "llm-meta.models"} {
 		_, err := Spec{Cluster: "chat", ID: "a", Extra: map[string]string{key: "x"}}.Metadata()
 		require.Error(t, err, key)
 		assert.Contains(t, err.Error(), key)
@@ -100,7 +101,7 @@ func TestCheckSummarizesWithoutKeys(t *testing.T) {
 	meta, err := Spec{
 		Cluster: "chat", ID: "deepseek-primary", Name: "DeepSeek primary", Address: []string{"https://api.deepseek.com/v1"},
 		APIKey: testKey, RetryPolicy: "countbased", RetryConfig: `{"times": "2"}`, Fallback: true,
-		Extra: map[string]string{"region": "eu"},
+		Models: []string{"deepseek-chat", "deepseek-reasoner"}, Extra: map[string]string{"region": "eu"},
 	}.Metadata()
 	require.NoError(t, err)
 	// A second key under the alias some providers use (Spec owns the key, so set it directly).
@@ -122,6 +123,7 @@ func TestCheckSummarizesWithoutKeys(t *testing.T) {
 
 	text := strings.Join(s.Lines(), "\n")
 	assert.Contains(t, text, "api keys:  2")
+	assert.Contains(t, text, "models:    deepseek-chat, deepseek-reasoner")
 	assert.Contains(t, text, "CountBased")
 	assert.NotContains(t, text, testKey)
 	assert.NotContains(t, text, "sk-second-key")

@@ -8,6 +8,7 @@ type consumerMetrics struct {
 	requests *prometheus.CounterVec
 	tokens   *prometheus.CounterVec
 	rejected *prometheus.CounterVec
+	limited  *prometheus.CounterVec
 }
 
 func newConsumerMetrics(reg prometheus.Registerer) consumerMetrics {
@@ -24,8 +25,12 @@ func newConsumerMetrics(reg prometheus.Registerer) consumerMetrics {
 			Namespace: namespace, Name: "auth_rejected_total",
 			Help: "Requests refused for want of a valid consumer key, by reason (missing, invalid).",
 		}, []string{"reason"}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "consumer_limited_total",
+			Help: "Requests of a consumer answered 429 by one of its limits (requests_per_minute, tokens_per_minute).",
+		}, []string{"consumer", "limit"}),
 	}
-	reg.MustRegister(c.requests, c.tokens, c.rejected)
+	reg.MustRegister(c.requests, c.tokens, c.rejected, c.limited)
 	return c
 }
 
@@ -58,4 +63,12 @@ func (m *Metrics) AuthRejected(reason string) {
 		return
 	}
 	m.consumers.rejected.WithLabelValues(reason).Inc()
+}
+
+// ConsumerLimited counts a request of a consumer refused by one of its limits.
+func (m *Metrics) ConsumerLimited(consumer, limit string) {
+	if m == nil {
+		return
+	}
+	m.consumers.limited.WithLabelValues(consumer, limit).Inc()
 }

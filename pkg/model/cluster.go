@@ -41,6 +41,9 @@ type LLMMeta struct {
 	// HealthCheckInterval is how long, in milliseconds, an endpoint is skipped after it exhausted
 	// its retries; 0 disables the cooldown.
 	HealthCheckInterval int64 `yaml:"health_check_interval" json:"health_check_interval"`
+	// Models are the model names the endpoint serves, for the model catalog and model routing.
+	// Empty: the endpoint serves whatever its cluster is asked for, and is in no catalog.
+	Models []string `yaml:"models" json:"models,omitempty"`
 }
 
 // RetryPolicy names a retry policy and holds its raw config.
@@ -83,6 +86,7 @@ func (e *Endpoint) Clone() *Endpoint {
 	if e.LLMMeta != nil {
 		m := *e.LLMMeta
 		m.APIKeys = append([]string(nil), e.LLMMeta.APIKeys...)
+		m.Models = append([]string(nil), e.LLMMeta.Models...)
 		m.RetryPolicy.Config = cloneMap(e.LLMMeta.RetryPolicy.Config)
 		c.LLMMeta = &m
 	}

@@ -94,8 +94,18 @@ type HeaderMatcher struct {
 	Regex  bool     `yaml:"regex" json:"regex"`
 }
 
-// RouteAction names the cluster a matched request goes to.
+// RouteAction names the cluster a matched request goes to, or, with ModelRouting, lets the
+// request's model choose it.
 type RouteAction struct {
 	Cluster                     string `yaml:"cluster" json:"cluster"`
 	ClusterNotFoundResponseCode int    `yaml:"cluster_not_found_response_code" json:"cluster_not_found_response_code" default:"503"`
+	// ModelRouting sends each request to the cluster whose endpoints list the body's model,
+	// and only to those endpoints. It excludes Cluster.
+	ModelRouting bool `yaml:"model_routing" json:"model_routing,omitempty"`
+	// Clusters, on a ModelRouting route, are the clusters it may use, in order of preference when
+	// several serve a model. Empty: every cluster, in name order.
+	Clusters []string `yaml:"clusters" json:"clusters,omitempty"`
+	// MatchPrefix is the route's match.prefix, set by the router: the model catalog answers
+	// under it.
+	MatchPrefix string `yaml:"-" json:"-"`
 }

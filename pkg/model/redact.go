@@ -15,8 +15,12 @@ import (
 
 // String describes the LLM settings without the API keys.
 func (m LLMMeta) String() string {
-	return fmt.Sprintf("{fallback:%t retry_policy:%s keys:%d health_check_interval:%dms}",
+	s := fmt.Sprintf("{fallback:%t retry_policy:%s keys:%d health_check_interval:%dms",
 		m.Fallback, m.retryPolicyName(), len(m.Keys()), m.HealthCheckInterval)
+	if len(m.Models) > 0 {
+		s += " models:" + strings.Join(m.Models, ",")
+	}
+	return s + "}"
 }
 
 // GoString is String, so that %#v cannot print the keys either.
@@ -29,6 +33,7 @@ func (m LLMMeta) LogValue() slog.Value {
 		slog.String("retry_policy", m.retryPolicyName()),
 		slog.Int("keys", len(m.Keys())),
 		slog.Int64("health_check_interval_ms", m.HealthCheckInterval),
+		slog.Any("models", m.Models),
 	)
 }
 

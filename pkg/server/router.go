@@ -28,6 +28,7 @@ type headerMatcher struct {
 func compileRoute(r *model.Router, path string) (route, error) {
 	cr := route{match: r.Match, action: &model.RouteAction{}}
 	*cr.action = r.Route
+	cr.action.MatchPrefix = r.Match.Prefix
 	if cr.action.ClusterNotFoundResponseCode == 0 {
 		cr.action.ClusterNotFoundResponseCode = http.StatusServiceUnavailable
 	}

@@ -31,6 +31,8 @@ const (
 	// KeyHealthCheckInterval mirrors llm_meta.health_check_interval of static endpoints: how many
 	// milliseconds the endpoint is skipped after it exhausted its retries (0 = never).
 	KeyHealthCheckInterval = "llm-meta.health_check_interval"
+	// KeyModels lists the models the endpoint serves, comma separated (llm_meta.models).
+	KeyModels = "llm-meta.models"
 
 	// internalPrefix marks keys some registries (Polaris) add on their own.
 	internalPrefix = "internal-nacos-"
@@ -40,7 +42,7 @@ const (
 var gatewayKeys = map[string]bool{
 	KeyCluster: true, KeyID: true, KeyName: true, KeyIP: true, KeyPort: true, KeyAddress: true,
 	KeyFallback: true, KeyAPIKey: true, KeyAPIKeys: true, KeyRetryPolicyName: true,
-	KeyRetryPolicyConfig: true, KeyHealthCheckInterval: true,
+	KeyRetryPolicyConfig: true, KeyHealthCheckInterval: true, KeyModels: true,
 }
 
 // Instance is a registered service instance, independent of any registry SDK.
@@ -180,6 +182,13 @@ func InstanceToEndpoint(in Instance) (clusterName string, ep *model.Endpoint, er
 		}
 		llm.HealthCheckInterval = ms
 	}
+	if v := get(KeyModels); v != "" {
+		models, err := parseModels(v)
+		if err != nil {
+			return fail(KeyModels, "%v", err)
+		}
+		llm.Models = models
+	}
 
 	name, rawConfig := get(KeyRetryPolicyName), get(KeyRetryPolicyConfig)
 	var config map[string]any
@@ -228,6 +237,16 @@ func derivedID(in Instance) string {
 		return key
 	}
 	return in.Service + "@" + key
+}
+
+// parseModels reads llm-meta.models: model names separated by commas, spaces around them
+// ignored.
+func parseModels(v string) ([]string, error) {
+	names := strings.Split(v, ",")
+	for i := range names {
+		names[i] = strings.TrimSpace(names[i])
+	}
+	return names, model.CheckModelNames(names)
 }
 
 func knownPolicy(name string) bool {

@@ -57,6 +57,7 @@ func TestInstanceToEndpointEveryKey(t *testing.T) {
 		"llm-meta.retry_policy.name":     "exponentialbackoff",
 		"llm-meta.retry_policy.config":   `{"times": 3, "initialInterval": "200ms", "maxInterval": "5s", "multiplier": 2.0}`,
 		"llm-meta.health_check_interval": "5000",
+		"llm-meta.models":                " deepseek-chat, deepseek-reasoner ",
 		"internal-nacos-cluster":         "DEFAULT",
 		"internal-nacos-service":         "llm@@deepseek",
 		"model":                          "deepseek-chat",
@@ -67,6 +68,7 @@ func TestInstanceToEndpointEveryKey(t *testing.T) {
 		Domains: []string{"api.deepseek.com", "https://api.openai.com/v1", "proxy.local:8443"}}, ep.Address)
 	assert.Equal(t, &model.LLMMeta{
 		Fallback: true, APIKey: "sk-primary", APIKeys: []string{"sk-a", "sk-b"}, HealthCheckInterval: 5000,
+		Models: []string{"deepseek-chat", "deepseek-reasoner"},
 		RetryPolicy: model.RetryPolicy{Name: "ExponentialBackoff", Config: map[string]any{
 			"times": 3.0, "initialInterval": "200ms", "maxInterval": "5s", "multiplier": 2.0}},
 	}, ep.LLMMeta)
@@ -207,6 +209,10 @@ func TestInstanceToEndpointRejections(t *testing.T) {
 		{"NoRetry with several config keys", map[string]string{"cluster": "c", "llm-meta.retry_policy.name": "NoRetry", "llm-meta.retry_policy.config": `{"b": 1, "a": 2, "c": 3, "d": 4}`}, nil, "llm-meta.retry_policy.config"},
 		{"health check interval negative", map[string]string{"cluster": "c", "llm-meta.health_check_interval": "-5"}, nil, "llm-meta.health_check_interval"},
 		{"health check interval not a number", map[string]string{"cluster": "c", "llm-meta.health_check_interval": "5s"}, nil, "llm-meta.health_check_interval"},
+		{"models with an empty name", map[string]string{"cluster": "c", "llm-meta.models": "a,,b"}, nil, "llm-meta.models"},
+		{"models with a trailing comma", map[string]string{"cluster": "c", "llm-meta.models": "a,b,"}, nil, "llm-meta.models"},
+		{"models listed twice", map[string]string{"cluster": "c", "llm-meta.models": "a, b, a"}, nil, "llm-meta.models"},
+		{"model with a space", map[string]string{"cluster": "c", "llm-meta.models": "gpt 4o"}, nil, "llm-meta.models"},
 		{"no address at all", map[string]string{"cluster": "c", "id": "x"}, func(in *registry.Instance) { in.IP = "" }, "ip"},
 		{"no usable port", map[string]string{"cluster": "c", "id": "x"}, func(in *registry.Instance) { in.Port = 0 }, "port"},
 		{"no id and no identity", map[string]string{"cluster": "c"}, func(in *registry.Instance) { in.IP, in.InstanceID = "", "" }, "id"},

@@ -39,6 +39,13 @@ type ClusterSource interface {
 	Cluster(name string) *cluster.Cluster
 }
 
+// ClusterLister is implemented by cluster sources that can list every cluster, sorted by name
+// (the server's ClusterManager does). Model routing and the model catalog use it on routes that
+// name no clusters.
+type ClusterLister interface {
+	Clusters() []*cluster.Cluster
+}
+
 // Env is what the host hands a filter.
 type Env struct {
 	Clusters ClusterSource

@@ -33,6 +33,9 @@ type exchange struct {
 	r       *http.Request
 	rec     *filter.Record
 	cluster *cluster.Cluster
+	// next are the clusters a model-routed request goes on to, in order, once it went through
+	// every endpoint of cluster; see nextMember.
+	next    []*cluster.Cluster
 	body    []byte
 	getBody func() (io.ReadCloser, error)
 
@@ -79,10 +82,11 @@ type attemptResult struct {
 func (x *exchange) run() {
 	m := x.cluster.Pick(time.Now())
 	var rest []*cluster.Member
+	candidates := x.candidates()
 	for tried := 1; ; tried++ {
 		waiting := 0
 		if m.Fallback() {
-			waiting = len(x.cluster.Members) - tried
+			waiting = candidates - tried
 		}
 		switch x.tryEndpoint(m, waiting) {
 		case served:
@@ -95,15 +99,38 @@ func (x *exchange) run() {
 		if waiting == 0 || x.left == 0 {
 			break
 		}
-		if tried == 1 {
-			// Cluster order after the first pick, wrapping around: every other endpoint once.
-			rest = x.cluster.After(m, time.Now())
-		}
-		x.warnFallback(m, rest[0])
+		from := m
 		x.p.metrics.Fallback(x.cluster.Name, m.ID())
-		m, rest = rest[0], rest[1:]
+		m, rest = x.nextMember(m, rest, tried == 1)
+		x.warnFallback(from, m)
 	}
 	x.fail()
+}
+
+// candidates counts the endpoints the request may try: those of its cluster and of the
+// clusters after it.
+func (x *exchange) candidates() int {
+	n := len(x.cluster.Members)
+	for _, c := range x.next {
+		n += len(c.Members)
+	}
+	return n
+}
+
+// nextMember returns the endpoint to fall back to after m, and the ones after that. The order
+// is the cluster's after the first pick, wrapping around, every endpoint once; then the next
+// cluster's pick and the rest of that cluster. first says that m was the request's first pick.
+func (x *exchange) nextMember(m *cluster.Member, rest []*cluster.Member, first bool) (*cluster.Member, []*cluster.Member) {
+	if first {
+		rest = x.cluster.After(m, time.Now())
+	}
+	if len(rest) > 0 {
+		return rest[0], rest[1:]
+	}
+	x.cluster, x.next = x.next[0], x.next[1:]
+	x.rec.Cluster = x.cluster.Name
+	m = x.cluster.Pick(time.Now())
+	return m, x.cluster.After(m, time.Now())
 }
 
 // tryEndpoint makes the attempts on m its retry policy allows within the request's budget.

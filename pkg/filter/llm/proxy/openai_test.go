@@ -7,6 +7,7 @@ import (
 
 	"github.com/openai/openai-go"
 	"github.com/openai/openai-go/option"
+	"github.com/openai/openai-go/packages/ssestream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -72,21 +73,8 @@ func TestOpenAIClientStreamArrivesChunkByChunk(t *testing.T) {
 	c := openAIClient(t, g)
 	params := chatParams()
 	params.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
-	stream := c.Chat.Completions.NewStreaming(ctx, params)
-	defer stream.Close()
-
-	var text string
-	var arrivals []time.Time
-	var usage int64
-	for stream.Next() {
-		chunk := stream.Current()
-		if len(chunk.Choices) > 0 && chunk.Choices[0].Delta.Content != "" {
-			text += chunk.Choices[0].Delta.Content
-			arrivals = append(arrivals, time.Now())
-		}
-		usage = max(usage, chunk.Usage.TotalTokens)
-	}
-	require.NoError(t, stream.Err())
+	text, arrivals, usage, err := readStream(c.Chat.Completions.NewStreaming(ctx, params))
+	require.NoError(t, err)
 	assert.Equal(t, "Hello from primary #4 #5 #6", text)
 	require.Len(t, arrivals, chunks)
 	// Each chunk reached the client when the upstream sent it, not all at the end: the gaps
@@ -130,4 +118,19 @@ func TestOpenAIClientSeesTheStreamIdleError(t *testing.T) {
 	require.Error(t, stream.Err())
 	assert.Contains(t, stream.Err().Error(), "the upstream sent nothing for 1s")
 	assert.GreaterOrEqual(t, chunks, 2)
+}
+
+// readStream reads a streamed chat completion to its end: the content, when each content
+// chunk arrived, and the total tokens of the usage chunk.
+func readStream(stream *ssestream.Stream[openai.ChatCompletionChunk]) (text string, arrivals []time.Time, usage int64, err error) {
+	defer stream.Close()
+	for stream.Next() {
+		chunk := stream.Current()
+		if len(chunk.Choices) > 0 && chunk.Choices[0].Delta.Content != "" {
+			text += chunk.Choices[0].Delta.Content
+			arrivals = append(arrivals, time.Now())
+		}
+		usage = max(usage, chunk.Usage.TotalTokens)
+	}
+	return text, arrivals, usage, stream.Err()
 }

@@ -27,6 +27,7 @@ import (
 
 	"github.com/creasty/defaults"
 
+	"github.com/pixiu-llm/gateway/pkg/cluster"
 	"github.com/pixiu-llm/gateway/pkg/common/extension/filter"
 	"github.com/pixiu-llm/gateway/pkg/common/openaierror"
 	"github.com/pixiu-llm/gateway/pkg/metrics"
@@ -83,6 +84,7 @@ type Proxy struct {
 	logger    *slog.Logger
 	metrics   *metrics.Metrics
 	warnings  *warnLimiter
+	catalog   catalog
 }
 
 // New validates cfg, fills in defaults for zero fields, and builds a proxy with its own upstream
@@ -124,6 +126,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"the LLM proxy filter was called outside a route")
 		return
 	}
+	// The model catalog and routing by model (catalog.go, modelroute.go).
+	if p.serveCatalog(w, r, route) {
+		return
+	}
+	if route.ModelRouting {
+		p.serveByModel(w, r, route)
+		return
+	}
 	c := p.clusters.Cluster(route.Cluster)
 	if c == nil || len(c.Members) == 0 {
 		status := route.ClusterNotFoundResponseCode
@@ -145,6 +155,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.metrics.Request(c.Name, "", status)
 		return
 	}
+	p.forward(w, r, c, nil, body)
+}
+
+// forward sends the request, whose body was read, to the endpoints of c, and then of the
+// clusters in next (model routing falls back across clusters).
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, c *cluster.Cluster, next []*cluster.Cluster, body []byte) {
 	// Reading the body to its end also made the server drop the listener's read deadline and
 	// start watching the connection, so the request's context ends when the client leaves.
 	rec := filter.RecordFrom(r.Context())
@@ -152,7 +168,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec = &filter.Record{} // the filter is used outside a listener
 	}
 	rec.Cluster = c.Name
-	x := exchange{p: p, w: w, rc: *http.NewResponseController(w), r: r, rec: rec, cluster: c, body: body,
+	x := exchange{p: p, w: w, rc: *http.NewResponseController(w), r: r, rec: rec, cluster: c, next: next, body: body,
 		left: p.cfg.MaxAttempts}
 	x.run()
 }
