@@ -152,8 +152,6 @@ func TestLoadErrors(t *testing.T) {
 		{"empty file", "", 0, []string{"bad.yaml", "file is empty"}},
 		{"bad yaml", "static_resources:\n  listeners: [\n", 2, []string{"bad.yaml:2", "invalid yaml"}},
 		{"wrong type", "static_resources:\n  clusters: {name: x}\n", 2, []string{"bad.yaml:2", "cannot unmarshal"}},
-		{"unknown lb policy", listener + "  clusters:\n    - name: c\n      lb_policy: LeastBusy\n      endpoints: [{id: a, socket_address: {address: 127.0.0.1, port: 1}}]\n", 12,
-			[]string{"bad.yaml:12", "static_resources.clusters[0].lb_policy", `unknown lb_policy "LeastBusy"`, "RoundRobin"}},
 		{"route to missing cluster", listener, 9,
 			[]string{"bad.yaml:9", "routes[0].route.cluster", `cluster "c" is not defined`}},
 		{"duplicate endpoint ids", listener + "  clusters:\n    - name: c\n      endpoints:\n        - {id: a, socket_address: {address: 127.0.0.1, port: 1}}\n        - {id: a, socket_address: {address: 127.0.0.1, port: 2}}\n", 14,
@@ -185,6 +183,14 @@ func TestLoadErrors(t *testing.T) {
 			assert.Equal(t, tc.line, cerr.Line, err.Error())
 		})
 	}
+}
+
+func TestUnknownLbPolicyWarnsAndBalancesRoundRobin(t *testing.T) {
+	doc, err := Load("lb.yaml", []byte("static_resources:\n  clusters:\n    - name: c\n      lb_policy: LeastBusy\n      endpoints: [{id: a, socket_address: {address: 127.0.0.1, port: 1}}]\n"))
+	require.NoError(t, err)
+	assert.Equal(t, "RoundRobin", doc.Bootstrap.StaticResources.Clusters[0].LbStr)
+	require.Len(t, doc.Warnings, 1)
+	assert.Equal(t, `line 4: static_resources.clusters[0].lb_policy: unknown lb_policy "LeastBusy" (known: RoundRobin, Rand, WeightRandom, RingHashing, MaglevHashing); using RoundRobin`, doc.Warnings[0].String())
 }
 
 func TestUnknownKeysWarn(t *testing.T) {

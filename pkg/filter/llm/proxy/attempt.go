@@ -74,7 +74,7 @@ type attemptResult struct {
 
 // run tries the picked endpoint, then its fallbacks, and answers the client.
 func (x *exchange) run() {
-	m := x.cluster.Pick(time.Now())
+	m := x.cluster.PickFor(x.r, time.Now())
 	var rest []*cluster.Member
 	for tried := 1; ; tried++ {
 		more := m.Fallback() && tried < len(x.cluster.Members)
