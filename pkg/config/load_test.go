@@ -163,7 +163,7 @@ func TestLoadErrors(t *testing.T) {
 		{"domain with credentials", listener + "  clusters:\n    - name: c\n      endpoints:\n        - {id: a, socket_address: {domains: [\"https://user:secret@api.example\"]}}\n", 13,
 			[]string{"bad.yaml:13", "endpoints[0].socket_address.domains[0]", "credentials in the address are not supported", "REDACTED"}},
 		{"bad duration", listener + "      config: {read_timeout: 5 parsecs}\n  clusters:\n    - name: c\n      endpoints: [{id: a, socket_address: {address: 127.0.0.1, port: 1}}]\n", 10,
-			[]string{"bad.yaml:10", "5 parsecs", "time.Duration"}},
+			[]string{"bad.yaml:10", "static_resources.listeners[0].config.read_timeout", `"5 parsecs" is not a duration; want a duration like 60s`}},
 		{"bad listener port", strings.Replace(listener, "port: 0", "port: 70000", 1) + "  clusters:\n    - {name: c, endpoints: [{id: a, socket_address: {address: 127.0.0.1, port: 1}}]}\n", 4,
 			[]string{"bad.yaml:4", "socket_address.port", "70000"}},
 		{"unknown retry policy", listener + "  clusters:\n    - name: c\n      endpoints:\n        - id: a\n          socket_address: {address: 127.0.0.1, port: 1}\n          llm_meta: {retry_policy: {name: Forever}}\n", 15,
@@ -201,9 +201,9 @@ func TestUnknownKeysWarn(t *testing.T) {
 		got = append(got, w.String())
 	}
 	assert.Equal(t, []string{
-		"line 2: static_resources.listenrs: unknown key, ignored",
-		"line 5: static_resources.clusters[0].lb_polcy: unknown key, ignored",
-		"line 7: metrics: unknown key, ignored",
+		`line 2: static_resources.listenrs: unknown key, ignored; did you mean "listeners"?`,
+		`line 5: static_resources.clusters[0].lb_polcy: unknown key, ignored; did you mean "lb_policy"?`,
+		`line 7: metrics: unknown key, ignored; did you mean "metric"?`,
 	}, got)
 }
 
