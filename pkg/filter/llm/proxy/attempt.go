@@ -223,7 +223,7 @@ func (x *exchange) transportFailure(ctx context.Context, m *cluster.Member, n in
 		if errors.As(err, &urlErr) {
 			err = urlErr.Err // the URL is not the client's business
 		}
-		reason = err.Error()
+		reason = transportReason(err, m, x.p.cfg.Scheme)
 	}
 	x.lastTimeout = timeout
 	x.p.metrics.UpstreamAttempt(x.cluster.Name, m.ID(), outcome, time.Since(start))
