@@ -278,6 +278,16 @@ func (m *Metrics) Handler() http.Handler {
 	})
 }
 
+// ModelLabel is the value of a model label for model: the name itself for the first 100
+// distinct names, OtherModel past them, UnknownModel for "". Plugins that export their own
+// series by model use it to stay bounded like the gateway's. Nil-safe: on nil it returns model.
+func (m *Metrics) ModelLabel(model string) string {
+	if m == nil {
+		return model
+	}
+	return m.modelLabel(model)
+}
+
 func (m *Metrics) modelLabel(model string) string {
 	if model == "" {
 		return UnknownModel

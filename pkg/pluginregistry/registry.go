@@ -8,4 +8,5 @@ import (
 	_ "github.com/pixiu-llm/gateway/pkg/cluster/retry/exponentialbackoff"
 	_ "github.com/pixiu-llm/gateway/pkg/cluster/retry/noretry"
 	_ "github.com/pixiu-llm/gateway/pkg/filter/llm/proxy"
+	_ "github.com/pixiu-llm/gateway/pkg/filter/llm/tokenizer"
 )
