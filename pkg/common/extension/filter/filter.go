@@ -88,7 +88,7 @@ func GetHTTPFilterPlugin(kind string) (HTTPFilterPlugin, error) {
 			kinds = append(kinds, k)
 		}
 		sort.Strings(kinds)
-		return nil, fmt.Errorf("unknown http filter %q (known: %v)", kind, kinds)
+		return nil, unknownFilterError(kind, kinds)
 	}
 	return p, nil
 }
