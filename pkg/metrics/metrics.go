@@ -241,6 +241,16 @@ func (m *Metrics) DiscoveryEvent(registry, typ string) {
 	m.discoveryEvents.WithLabelValues(registry, typ).Inc()
 }
 
+// RegistryConfigured exports a configured registry's rejected-instances gauge and error counter
+// at 0 before its first event, so that alerts and dashboards see the series from start-up.
+func (m *Metrics) RegistryConfigured(registry string) {
+	if m == nil {
+		return
+	}
+	m.rejected.WithLabelValues(registry).Add(0)
+	m.registryErrors.WithLabelValues(registry).Add(0)
+}
+
 // SetRejected sets how many instances of a registry are currently rejected.
 func (m *Metrics) SetRejected(registry string, n int) {
 	if m == nil {
