@@ -66,6 +66,7 @@ to this host's address and the domain's port.`,
 			if err != nil {
 				return err
 			}
+			warnUnknownMetaKeys(c.ErrOrStderr(), "--metadata", inst.Metadata)
 			summary, err := llmprovider.Check(inst)
 			if err != nil {
 				return fmt.Errorf("not registered: %w", err)
