@@ -45,3 +45,12 @@ func TestRegisterWarnsOnUnknownLLMMetaKeysWithTheClosestKnownOne(t *testing.T) {
 	require.Error(t, err, "the registry is unreachable")
 	assert.Contains(t, out, `--metadata: warning: metadata key "llm-meta.health_chek_interval" is not a gateway setting and is ignored; did you mean "llm-meta.health_check_interval"?`)
 }
+
+func TestRegisterHelpExampleNamesTheGroupTheShippedConfigWatches(t *testing.T) {
+	out, err := runPixiu(t, "", "llm", "register", "--help")
+	require.NoError(t, err)
+	assert.Contains(t, out, "--group llm-providers")
+	shipped, err := os.ReadFile("../../configs/pixiu-registry.yaml")
+	require.NoError(t, err)
+	assert.Contains(t, string(shipped), "group: llm-providers")
+}
