@@ -18,35 +18,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pixiu-llm/gateway/pkg/llmprovider"
+	"github.com/pixiu-llm/gateway/pkg/test/gatewaytest"
 	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
 	"github.com/pixiu-llm/gateway/pkg/test/polaris"
 )
-
-const registryGatewayConfig = `static_resources:
-  listeners:
-    - name: llm_proxy
-      address: {socket_address: {address: 127.0.0.1, port: %d}}
-      filter_chains:
-        filters:
-          - name: dgp.filter.httpconnectionmanager
-            config:
-              route_config:
-                routes:
-                  - match: {prefix: /v1}
-                    route: {cluster: chat}
-              http_filters:
-                - name: dgp.filter.llm.proxy
-                  config: {timeout: 5s}
-                - name: dgp.filter.llm.tokenizer
-                  config: {log_to_console: true}
-  adapters:
-    - id: llm-registry
-      name: dgp.adapter.llmregistrycenter
-      config:
-        registries:
-          nacos: {protocol: nacos, address: "%s", timeout: 3s, group: %s, namespace: public, refresh_interval: 500ms}
-  shutdown_config: {timeout: 5s, step_timeout: 5s}
-`
 
 // slogLine is a line of the gateway's text logger: time, level, message, attributes.
 var slogLine = regexp.MustCompile(`^time=\S+ level=(DEBUG|INFO|WARN|ERROR) msg=`)
@@ -81,7 +56,14 @@ func TestGatewayOutputIsOnlyItsOwnLogLinesWithARegistryAdapter(t *testing.T) {
 	group := fmt.Sprintf("output-test-%d", time.Now().UnixNano())
 	port := freePort(t)
 	cfg := filepath.Join(t.TempDir(), "pixiu.yaml")
-	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(registryGatewayConfig, port, addr, group)), 0o600))
+	text := gatewaytest.Config{
+		Port: port,
+		HTTPFilters: []gatewaytest.Filter{gatewaytest.ProxyFilter("{timeout: 5s}"),
+			{Name: "dgp.filter.llm.tokenizer", Config: "{log_to_console: true}"}},
+		Adapters: fmt.Sprintf("    - {id: llm-registry, name: dgp.adapter.llmregistrycenter, config: {registries: {nacos: "+
+			"{protocol: nacos, address: %q, timeout: 3s, group: %s, namespace: public, refresh_interval: 500ms}}}}\n", addr, group),
+	}.YAML()
+	require.NoError(t, os.WriteFile(cfg, []byte(text), 0o600))
 
 	stub := llmstub.Start(t)
 	reg, err := llmprovider.Connect(llmprovider.NacosOptions{Address: addr, Timeout: 3 * time.Second})

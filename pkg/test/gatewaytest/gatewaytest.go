@@ -34,6 +34,13 @@ func Start(t testing.TB, yaml string) *Gateway {
 	if err != nil {
 		t.Fatalf("load the gateway config: %v", err)
 	}
+	return StartDoc(t, doc)
+}
+
+// StartDoc is Start for a config already loaded, which the test may have adjusted (listener
+// addresses, registry addresses) after loading.
+func StartDoc(t testing.TB, doc *config.Document) *Gateway {
+	t.Helper()
 	// Set after loading: in pixiu.yaml a port of 0 means the default port.
 	doc.Bootstrap.Metric.PrometheusPort = 0
 	logs := &logcapture.Buffer{}

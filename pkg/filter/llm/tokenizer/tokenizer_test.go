@@ -21,47 +21,29 @@ import (
 	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
 )
 
-const gatewayYAML = `static_resources:
-  listeners:
-    - name: llm
-      address: {socket_address: {address: 127.0.0.1, port: 0}}
-      filter_chains:
-        filters:
-          - name: dgp.filter.httpconnectionmanager
-            config:
-              route_config:
-                routes:
-                  - match: {prefix: /v1}
-                    route: {cluster: chat}
-              http_filters:
-%s
-  clusters:
-    - name: chat
-      endpoints:
-%s
-  shutdown_config: {timeout: 5s, step_timeout: 2s}
-metric: {enable: true}
-`
+const upstreamKey = "sk-tokenizer-test-upstream-5e1f"
 
-const (
-	proxyFilter     = "                - name: dgp.filter.llm.proxy\n                  config: {timeout: 5s}\n"
-	tokenizerFilter = "                - name: dgp.filter.llm.tokenizer\n                  config: {log_to_console: %t}\n"
-	upstreamKey     = "sk-tokenizer-test-upstream-5e1f"
-)
+var proxy = gatewaytest.ProxyFilter("{timeout: 5s}")
+
+func tokenizer(log bool) gatewaytest.Filter {
+	return gatewaytest.Filter{Name: "dgp.filter.llm.tokenizer", Config: fmt.Sprintf("{log_to_console: %t}", log)}
+}
 
 // filtersAfter is upstream's order: the tokenizer after the proxy, which answers every request.
-func filtersAfter(log bool) string { return proxyFilter + fmt.Sprintf(tokenizerFilter, log) }
+func filtersAfter(log bool) []gatewaytest.Filter { return []gatewaytest.Filter{proxy, tokenizer(log)} }
 
-func filtersBefore(log bool) string { return fmt.Sprintf(tokenizerFilter, log) + proxyFilter }
+func filtersBefore(log bool) []gatewaytest.Filter { return []gatewaytest.Filter{tokenizer(log), proxy} }
 
 type gateway struct {
 	*gatewaytest.Gateway
 	url string
 }
 
-func startGateway(t *testing.T, filters string, endpoints ...string) *gateway {
+func startGateway(t *testing.T, filters []gatewaytest.Filter, endpoints ...string) *gateway {
 	t.Helper()
-	g := gatewaytest.Start(t, fmt.Sprintf(gatewayYAML, strings.TrimRight(filters, "\n"), strings.Join(endpoints, "")))
+	g := gatewaytest.Start(t, gatewaytest.Config{
+		HTTPFilters: filters, Clusters: []gatewaytest.Cluster{{Name: "chat", Endpoints: endpoints}}, Metrics: true,
+	}.YAML())
 	return &gateway{Gateway: g, url: g.URL("llm")}
 }
 
@@ -140,7 +122,7 @@ func unaryCompletion(t *testing.T, c openai.Client) *openai.ChatCompletion {
 // the final chunk, split over reads) by cluster, endpoint and model, under upstream Pixiu's
 // metric names, standing after the proxy (as upstream's samples place it) or before it.
 func TestTokenizerCountsUnaryAndStreamedTokensUnderUpstreamNamesBeforeOrAfterTheProxy(t *testing.T) {
-	for name, filters := range map[string]string{"after the proxy": filtersAfter(false), "before the proxy": filtersBefore(false)} {
+	for name, filters := range map[string][]gatewaytest.Filter{"after the proxy": filtersAfter(false), "before the proxy": filtersBefore(false)} {
 		t.Run(name, func(t *testing.T) {
 			stub := llmstub.Start(t, llmstub.WithName("unary"))
 			split := splitUsageUpstream(t)
