@@ -41,6 +41,8 @@ type Sources struct {
 	Adapters AdapterSource
 	// Listeners returns the bound address of each gateway listener by name.
 	Listeners func() map[string]net.Addr
+	// Consumers lists the consumers the listeners' auth filters know; nil means none.
+	Consumers func() []ConsumerView
 	// Serving reports whether the gateway's listeners are serving; nil means always.
 	Serving func() bool
 	// Now is the clock for cooldown state; nil means time.Now.
@@ -109,9 +111,10 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /admin/clusters", s.clusters)
 	mux.HandleFunc("GET /admin/clusters/{name}", s.cluster)
 	mux.HandleFunc("GET /admin/registries", s.registries)
+	mux.HandleFunc("GET /admin/consumers", s.consumers)
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no admin endpoint at "+redact.Text(r.URL.Path)+
-			"; try /admin/clusters, /admin/clusters/{name}, /admin/registries, /healthz, /readyz")
+			"; try /admin/clusters, /admin/clusters/{name}, /admin/registries, /admin/consumers, /healthz, /readyz")
 	})
 	return mux
 }
@@ -188,6 +191,14 @@ func (s *Server) registries(w http.ResponseWriter, _ *http.Request) {
 		for _, id := range sortedIDs(adapters) {
 			v.Adapters = append(v.Adapters, adapterView(id, adapters[id], secrets))
 		}
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) consumers(w http.ResponseWriter, _ *http.Request) {
+	v := ConsumersView{GeneratedAt: s.src.Now(), Consumers: []ConsumerView{}}
+	if s.src.Consumers != nil {
+		v.Consumers = append(v.Consumers, s.src.Consumers()...)
 	}
 	writeJSON(w, http.StatusOK, v)
 }

@@ -96,6 +96,20 @@ type AdapterView struct {
 	Error string `json:"error,omitempty"`
 }
 
+// ConsumersView is the body of GET /admin/consumers.
+type ConsumersView struct {
+	GeneratedAt time.Time      `json:"generated_at"`
+	Consumers   []ConsumerView `json:"consumers"`
+}
+
+// ConsumerView is a consumer of a listener's auth filter (dgp.filter.llm.auth): its name and
+// how many keys it may present. The keys are never shown.
+type ConsumerView struct {
+	Listener string `json:"listener"`
+	Name     string `json:"name"`
+	Keys     int    `json:"keys"`
+}
+
 // ReadyView is the body of GET /readyz.
 type ReadyView struct {
 	Ready     bool              `json:"ready"`

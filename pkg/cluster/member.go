@@ -32,12 +32,17 @@ func (m *Member) ID() string { return m.Endpoint.ID }
 // Fallback reports whether a failure of this member moves the request on to the next member.
 func (m *Member) Fallback() bool { return m.Endpoint.LLMMeta != nil && m.Endpoint.LLMMeta.Fallback }
 
-// Cooldown is how long the member is skipped after it exhausted its retries.
+// MaxCooldown caps a member's cooldown: an endpoint is never skipped for longer, whatever its
+// health_check_interval says (a huge interval would otherwise overflow into no cooldown at all).
+const MaxCooldown = time.Hour
+
+// Cooldown is how long the member is skipped after it exhausted its retries, at most MaxCooldown.
 func (m *Member) Cooldown() time.Duration {
-	if m.Endpoint.LLMMeta == nil {
+	if m.Endpoint.LLMMeta == nil || m.Endpoint.LLMMeta.HealthCheckInterval <= 0 {
 		return 0
 	}
-	return time.Duration(m.Endpoint.LLMMeta.HealthCheckInterval) * time.Millisecond
+	ms := min(m.Endpoint.LLMMeta.HealthCheckInterval, MaxCooldown.Milliseconds())
+	return time.Duration(ms) * time.Millisecond
 }
 
 // Weight is the member's weight for WeightRandom; endpoints without one weigh 1.
@@ -74,6 +79,14 @@ func (h *Health) CoolingDown(now time.Time) bool {
 
 // CoolDownUntil marks the endpoint to be skipped until t.
 func (h *Health) CoolDownUntil(t time.Time) { h.cooldownUntil.Store(t.UnixNano()) }
+
+// Recovered ends a cooldown in progress: the endpoint answered. It writes only when there is a
+// cooldown to end, so that answers from a healthy endpoint do not contend on the shared word.
+func (h *Health) Recovered(now time.Time) {
+	if h.CoolingDown(now) {
+		h.cooldownUntil.Store(now.UnixNano())
+	}
+}
 
 // CooldownEnds is when the current cooldown ends; the zero time when none was ever set.
 func (h *Health) CooldownEnds() time.Time {

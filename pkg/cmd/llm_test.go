@@ -135,3 +135,13 @@ func TestValidateRejectionNamesTheKey(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "missing.yaml")
 }
+
+func TestValidateRejectionDoesNotEchoURLCredentials(t *testing.T) {
+	for _, address := range []string{"https://bob:hunter2@api.example.com", "https://api.example.com/v1?key=hunter2"} {
+		out, err := runPixiu(t, `{"cluster": "chat", "id": "a", "address": "`+address+`"}`, "llm", "validate", "-")
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "address")
+		assert.Contains(t, err.Error(), "api.example.com")
+		assert.NotContains(t, err.Error()+out, "hunter2")
+	}
+}

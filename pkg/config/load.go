@@ -238,12 +238,15 @@ func expandEnv(n *yaml.Node, path string) []Warning {
 			if v, ok := os.LookupEnv(m[1]); ok {
 				return v
 			}
-			if m[2] != "" {
-				return m[3]
+			switch {
+			case m[2] == "":
+				warnings = append(warnings, Warning{Line: n.Line, Path: path,
+					Msg: fmt.Sprintf("environment variable %s is not set; using an empty value%s", m[1], emptyKeyNote(path))})
+			case m[3] == "" && isAPIKeyPath(path):
+				warnings = append(warnings, Warning{Line: n.Line, Path: path,
+					Msg: fmt.Sprintf("environment variable %s is not set and its default is empty%s", m[1], emptyKeyNote(path))})
 			}
-			warnings = append(warnings, Warning{Line: n.Line, Path: path,
-				Msg: fmt.Sprintf("environment variable %s is not set; using an empty value", m[1])})
-			return ""
+			return m[3]
 		})
 		// A plain value is resolved again (a port from ${PORT} is an int); a quoted or empty one
 		// stays a string.
@@ -254,6 +257,23 @@ func expandEnv(n *yaml.Node, path string) []Warning {
 		}
 	}
 	return warnings
+}
+
+// isAPIKeyPath reports whether path is an endpoint's llm_meta.api_key or one of its api_keys.
+func isAPIKeyPath(path string) bool {
+	last := path[strings.LastIndexByte(path, '.')+1:]
+	if i := strings.IndexByte(last, '['); i >= 0 {
+		last = last[:i]
+	}
+	return last == "api_key" || last == "api_keys"
+}
+
+// emptyKeyNote says what an empty API key means, for warnings about the key at path.
+func emptyKeyNote(path string) string {
+	if !isAPIKeyPath(path) {
+		return ""
+	}
+	return ": the endpoint gets no key of its own, so requests reach it with the client's Authorization"
 }
 
 func lookup(n *yaml.Node, keys ...string) *yaml.Node {

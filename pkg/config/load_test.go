@@ -119,18 +119,25 @@ static_resources:
           socket_address: {address: 127.0.0.1, port: 1}
           llm_meta:
             api_key: "${PIXIU_TEST_KEY}"
-            api_keys: ["${PIXIU_TEST_UNSET_DEFAULTED:-sk-default}", "${PIXIU_TEST_UNSET_NO_DEFAULT}"]
+            api_keys: ["${PIXIU_TEST_UNSET_DEFAULTED:-sk-default}", "${PIXIU_TEST_UNSET_NO_DEFAULT}", "${PIXIU_TEST_UNSET_EMPTY:-}"]
+          meta: {note: "${PIXIU_TEST_UNSET_NOTE:-}"}
 `))
 	require.NoError(t, err)
 	assert.Equal(t, 9123, doc.Bootstrap.StaticResources.Listeners[0].Address.SocketAddress.Port)
 	meta := doc.Bootstrap.StaticResources.Clusters[0].Endpoints[0].LLMMeta
 	assert.Equal(t, "sk-from-env", meta.APIKey)
-	assert.Equal(t, []string{"sk-default", ""}, meta.APIKeys)
-	require.Len(t, doc.Warnings, 1)
-	w := doc.Warnings[0]
-	assert.Equal(t, "static_resources.clusters[0].endpoints[0].llm_meta.api_keys[1]", w.Path)
-	assert.Contains(t, w.Msg, "PIXIU_TEST_UNSET_NO_DEFAULT is not set")
-	assert.Equal(t, 20, w.Line)
+	assert.Equal(t, []string{"sk-default", "", ""}, meta.APIKeys)
+	require.Len(t, doc.Warnings, 2, "an empty default is a warning for an API key only: %v", doc.Warnings)
+	for i, want := range []struct{ path, msg string }{
+		{"static_resources.clusters[0].endpoints[0].llm_meta.api_keys[1]", "PIXIU_TEST_UNSET_NO_DEFAULT is not set"},
+		{"static_resources.clusters[0].endpoints[0].llm_meta.api_keys[2]", "PIXIU_TEST_UNSET_EMPTY is not set and its default is empty"},
+	} {
+		w := doc.Warnings[i]
+		assert.Equal(t, want.path, w.Path)
+		assert.Contains(t, w.Msg, want.msg)
+		assert.Contains(t, w.Msg, "the endpoint gets no key of its own")
+		assert.Equal(t, 20, w.Line)
+	}
 }
 
 const validTail = `
@@ -161,7 +168,9 @@ func TestLoadErrors(t *testing.T) {
 		{"endpoint without address", listener + "  clusters:\n    - name: c\n      endpoints:\n        - {id: a}\n", 13,
 			[]string{"bad.yaml:13", "endpoints[0]", "socket_address", `endpoint "a"`}},
 		{"domain with credentials", listener + "  clusters:\n    - name: c\n      endpoints:\n        - {id: a, socket_address: {domains: [\"https://user:secret@api.example\"]}}\n", 13,
-			[]string{"bad.yaml:13", "endpoints[0].socket_address.domains[0]", "credentials in the address are not supported", "REDACTED"}},
+			[]string{"bad.yaml:13", "endpoints[0].socket_address.domains[0]", "credentials in the address are not supported", "https://[redacted]@api.example"}},
+		{"domain with a query", listener + "  clusters:\n    - name: c\n      endpoints:\n        - {id: a, socket_address: {domains: [\"https://api.example/v1?key=secret\"]}}\n", 13,
+			[]string{"bad.yaml:13", "endpoints[0].socket_address.domains[0]", "https://api.example/v1?[redacted]"}},
 		{"bad duration", listener + "      config: {read_timeout: 5 parsecs}\n  clusters:\n    - name: c\n      endpoints: [{id: a, socket_address: {address: 127.0.0.1, port: 1}}]\n", 10,
 			[]string{"bad.yaml:10", "static_resources.listeners[0].config.read_timeout", `"5 parsecs" is not a duration; want a duration like 60s`}},
 		{"bad listener port", strings.Replace(listener, "port: 0", "port: 70000", 1) + "  clusters:\n    - {name: c, endpoints: [{id: a, socket_address: {address: 127.0.0.1, port: 1}}]}\n", 4,
@@ -178,6 +187,8 @@ func TestLoadErrors(t *testing.T) {
 			for _, want := range tc.wantErr {
 				assert.Contains(t, err.Error(), want)
 			}
+			assert.NotContains(t, err.Error(), "secret@", "credentials in a URL are not echoed")
+			assert.NotContains(t, err.Error(), "key=secret", "credentials in a URL are not echoed")
 			var cerr *Error
 			require.ErrorAs(t, err, &cerr)
 			assert.Equal(t, tc.line, cerr.Line, err.Error())

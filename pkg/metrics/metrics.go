@@ -26,6 +26,7 @@ type Metrics struct {
 	retries          *prometheus.CounterVec
 	fallbacks        *prometheus.CounterVec
 	cooldowns        *prometheus.CounterVec
+	streamsCut       *prometheus.CounterVec
 	upstreamLatency  *prometheus.HistogramVec
 	firstByte        *prometheus.HistogramVec
 	tokens           *prometheus.CounterVec
@@ -35,6 +36,7 @@ type Metrics struct {
 	registryErrors   *prometheus.CounterVec
 	registryUp       *prometheus.GaugeVec
 	lastSync         *prometheus.GaugeVec
+	consumers        consumerMetrics
 
 	// mu guards endpointSources, which remembers per cluster the sources reported so far, so a
 	// source whose last endpoint left drops to 0 instead of keeping its old count.
@@ -87,6 +89,10 @@ func New() *Metrics {
 			Namespace: namespace, Name: "llm_cooldowns_total",
 			Help: "Endpoints put into cooldown after exhausting their retries.",
 		}, []string{"cluster", "endpoint"}),
+		streamsCut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "llm_streams_cut_total",
+			Help: "Answers the gateway ended early, by cluster, endpoint and reason (stream_idle: the upstream sent nothing for streamIdleTimeout).",
+		}, []string{"cluster", "endpoint", "reason"}),
 		upstreamLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "llm_upstream_duration_seconds",
 			Help:    "Duration of upstream attempts until the response ended.",
@@ -129,10 +135,11 @@ func New() *Metrics {
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.upstreamAttempts, m.retries, m.fallbacks, m.cooldowns, m.upstreamLatency,
+		m.requests, m.upstreamAttempts, m.retries, m.fallbacks, m.cooldowns, m.streamsCut, m.upstreamLatency,
 		m.firstByte, m.tokens, m.endpoints, m.discoveryEvents, m.rejected, m.registryErrors,
 		m.registryUp, m.lastSync,
 	)
+	m.consumers = newConsumerMetrics(reg)
 	return m
 }
 
@@ -185,6 +192,14 @@ func (m *Metrics) Cooldown(cluster, endpoint string) {
 		return
 	}
 	m.cooldowns.WithLabelValues(cluster, endpoint).Inc()
+}
+
+// StreamCut counts an answer ended early; reason is one of a fixed set (such as "stream_idle").
+func (m *Metrics) StreamCut(cluster, endpoint, reason string) {
+	if m == nil {
+		return
+	}
+	m.streamsCut.WithLabelValues(cluster, endpoint, reason).Inc()
 }
 
 // Tokens adds usage reported by an upstream response. An empty model counts as UnknownModel.

@@ -34,6 +34,14 @@ type HTTPListenerConfig struct {
 	// ReadHeaderTimeout defaults to ReadTimeout when zero.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout" json:"read_header_timeout"`
 	MaxHeaderBytes    int           `yaml:"max_header_bytes" json:"max_header_bytes"`
+	AccessLog         AccessLog     `yaml:"access_log" json:"access_log"`
+}
+
+// AccessLog configures the listener's access log: one line per request, off by default.
+type AccessLog struct {
+	Enabled bool `yaml:"enabled" json:"enabled"`
+	// Format is json or text.
+	Format string `yaml:"format" json:"format" default:"json"`
 }
 
 // FilterChain is the list of network filters of a listener.

@@ -6,6 +6,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"github.com/pixiu-llm/gateway/pkg/common/redact"
 )
 
 // Target is where an endpoint's requests go: scheme, host[:port] and an optional base path
@@ -45,7 +47,7 @@ func parseDomain(d, defaultScheme string) (Target, error) {
 		case strings.EqualFold(scheme, "https"):
 			t.Scheme = "https"
 		default:
-			return Target{}, fmt.Errorf("domain %q: scheme %q is not http or https", d, scheme)
+			return Target{}, domainError(d, "scheme %q is not http or https", scheme)
 		}
 		rest = d[i+3:]
 	}
@@ -55,30 +57,28 @@ func parseDomain(d, defaultScheme string) (Target, error) {
 	}
 	switch {
 	case t.Host == "":
-		return Target{}, fmt.Errorf("domain %q: no host", d)
+		return Target{}, domainError(d, "no host")
 	case strings.ContainsAny(t.Host, "@"):
-		return Target{}, fmt.Errorf("domain %q: credentials in the address are not supported; use llm_meta.api_key", redactUserinfo(d))
+		return Target{}, domainError(d, "credentials in the address are not supported; use llm_meta.api_key")
 	case strings.ContainsAny(d, " \t\r\n?#\\"):
-		return Target{}, fmt.Errorf("domain %q: must be host[:port][/path] with an optional http(s):// prefix", d)
+		return Target{}, domainError(d, "must be host[:port][/path] with an optional http(s):// prefix")
 	}
 	if strings.IndexByte(t.Host, ':') < 0 {
 		return t, nil
 	}
 	if h, port, err := net.SplitHostPort(t.Host); err == nil {
 		if h == "" {
-			return Target{}, fmt.Errorf("domain %q: no host", d)
+			return Target{}, domainError(d, "no host")
 		}
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return Target{}, fmt.Errorf("domain %q: invalid port %q", d, port)
+			return Target{}, domainError(d, "invalid port %q", port)
 		}
 	}
 	return t, nil
 }
 
-func redactUserinfo(d string) string {
-	i := strings.Index(d, "://") + 3
-	if at := strings.LastIndexByte(d, '@'); at >= i {
-		return d[:i] + "REDACTED" + d[at:]
-	}
-	return d
+// domainError describes a bad domain; the domain is quoted without the credentials a URL can
+// carry (user info, query).
+func domainError(d, format string, args ...any) error {
+	return fmt.Errorf("domain %q: %s", redact.URL(d), fmt.Sprintf(format, args...))
 }

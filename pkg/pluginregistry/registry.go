@@ -7,6 +7,7 @@ import (
 	_ "github.com/pixiu-llm/gateway/pkg/cluster/retry/countbased"
 	_ "github.com/pixiu-llm/gateway/pkg/cluster/retry/exponentialbackoff"
 	_ "github.com/pixiu-llm/gateway/pkg/cluster/retry/noretry"
+	_ "github.com/pixiu-llm/gateway/pkg/filter/llm/auth"
 	_ "github.com/pixiu-llm/gateway/pkg/filter/llm/proxy"
 	_ "github.com/pixiu-llm/gateway/pkg/filter/llm/tokenizer"
 )

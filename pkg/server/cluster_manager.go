@@ -6,6 +6,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pixiu-llm/gateway/pkg/cluster"
 	"github.com/pixiu-llm/gateway/pkg/cluster/retry"
@@ -22,12 +23,17 @@ type ClusterManager struct {
 	// health is kept per cluster/id so cooldowns and key rotation survive endpoint updates.
 	health  map[string]*cluster.Health
 	metrics *metrics.Metrics
+	gc      clusterGC // see cluster_gc.go
 }
 
 // NewClusterManager builds the manager from the static clusters of pixiu.yaml, which are expected
 // to be validated already (see config.Validate); it still refuses what it cannot build.
-func NewClusterManager(configs []*model.ClusterConfig, m *metrics.Metrics) (*ClusterManager, error) {
-	cm := &ClusterManager{health: map[string]*cluster.Health{}, metrics: m}
+func NewClusterManager(configs []*model.ClusterConfig, m *metrics.Metrics, opts ...ClusterManagerOption) (*ClusterManager, error) {
+	cm := &ClusterManager{health: map[string]*cluster.Health{}, metrics: m, gc: clusterGC{
+		grace: DefaultEmptyClusterGrace, declared: map[string]bool{}, pending: map[string]*time.Timer{}}}
+	for _, opt := range opts {
+		opt(cm)
+	}
 	clusters := make(map[string]*cluster.Cluster, len(configs))
 	for i, cc := range configs {
 		if _, dup := clusters[cc.Name]; dup {
@@ -54,6 +60,7 @@ func NewClusterManager(configs []*model.ClusterConfig, m *metrics.Metrics) (*Clu
 			return nil, fmt.Errorf("cluster %q: consistent.%w", cc.Name, err)
 		}
 		clusters[cc.Name] = cluster.New(cc.Name, lb, members, nil, cluster.WithConsistentHash(cc.ConsistentHash))
+		cm.gc.declared[cc.Name] = true
 		cm.countEndpoints(clusters[cc.Name])
 	}
 	cm.snapshot.Store(&clusters)
@@ -185,6 +192,7 @@ func (cm *ClusterManager) publish(old map[string]*cluster.Cluster, c *cluster.Cl
 	next[c.Name] = c
 	cm.snapshot.Store(&next)
 	cm.countEndpoints(c)
+	cm.afterPublish(old[c.Name], c)
 }
 
 func (cm *ClusterManager) countEndpoints(c *cluster.Cluster) {

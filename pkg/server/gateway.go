@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -32,11 +34,28 @@ type Gateway struct {
 	obs       observability // metrics and admin servers, see observability.go
 }
 
+// Option adjusts what New builds.
+type Option func(*options)
+
+type options struct {
+	accessLog io.Writer
+}
+
+// WithAccessLogOutput sends the listeners' access logs (listener config access_log) to w. The
+// default is standard error, where the pixiu command writes its own log.
+func WithAccessLogOutput(w io.Writer) Option {
+	return func(o *options) { o.accessLog = w }
+}
+
 // New builds a gateway from a loaded config: it creates the cluster manager and applies every
 // filter and adapter, so that every config error surfaces here, before anything listens.
-func New(doc *config.Document, logger *slog.Logger) (*Gateway, error) {
+func New(doc *config.Document, logger *slog.Logger, opts ...Option) (*Gateway, error) {
 	if logger == nil {
 		logger = slog.Default()
+	}
+	o := options{accessLog: os.Stderr}
+	for _, opt := range opts {
+		opt(&o)
 	}
 	logger = slog.New(redact.NewHandler(logger.Handler())) // no API key or password reaches a log
 	for _, w := range doc.Warnings {
@@ -65,7 +84,7 @@ func New(doc *config.Document, logger *slog.Logger) (*Gateway, error) {
 
 	env := filter.Env{Clusters: cm, Logger: logger, Metrics: g.Metrics}
 	for i, l := range b.StaticResources.Listeners {
-		ln, err := newListener(doc, i, l, env)
+		ln, err := newListener(doc, i, l, env, o.accessLog)
 		if err != nil {
 			g.stopListeners()
 			return nil, err
@@ -123,6 +142,15 @@ func (g *Gateway) ListenerAddrs() map[string]net.Addr {
 	return out
 }
 
+// InFlight is the number of client requests the listeners are serving now.
+func (g *Gateway) InFlight() int {
+	n := 0
+	for _, l := range g.listeners {
+		n += l.active()
+	}
+	return n
+}
+
 // Shutdown stops accepting, drains in-flight requests until the shutdown timeout (or ctx) ends,
 // then stops the adapters. It is idempotent and returns the first error of the first call.
 func (g *Gateway) Shutdown(ctx context.Context) error {
@@ -159,6 +187,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 			step = 10 * time.Second
 		}
 		g.Adapters.Stop(step)
+		g.Clusters.Close()
 		g.stopObservability()
 		g.Logger.Info("gateway stopped", "took", time.Since(start).Round(time.Millisecond).String())
 		g.stopErr = errors.Join(errs...)

@@ -135,7 +135,7 @@ func TestShutdownDrainsInFlightRequests(t *testing.T) {
 		done <- result{string(b), err}
 	}()
 	// Let the request reach the filter before shutting down.
-	require.Eventually(t, func() bool { return activeConns(g) > 0 }, 2*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return g.InFlight() > 0 }, 2*time.Second, 5*time.Millisecond)
 	time.Sleep(50 * time.Millisecond)
 
 	start := time.Now()
@@ -161,7 +161,7 @@ func TestShutdownTimeoutBoundsDrain(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
-	require.Eventually(t, func() bool { return activeConns(g) > 0 }, 2*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return g.InFlight() > 0 }, 2*time.Second, 5*time.Millisecond)
 	start := time.Now()
 	err := g.Shutdown(context.Background())
 	assert.Error(t, err, "a drain cut short is reported")
@@ -190,13 +190,4 @@ func TestUnknownHTTPFilterIsAConfigError(t *testing.T) {
 	assert.Contains(t, err.Error(), "bad.yaml:19")
 	assert.Contains(t, err.Error(), "http_filters[0].name")
 	assert.Contains(t, err.Error(), `unknown http filter "dgp.filter.nope"`)
-}
-
-// activeConns counts connections the listener is serving a request on.
-func activeConns(g *Gateway) int {
-	n := 0
-	for _, l := range g.listeners {
-		n += l.active()
-	}
-	return n
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/pixiu-llm/gateway/pkg/common/extension/filter"
+	"github.com/pixiu-llm/gateway/pkg/common/openaierror"
+	"github.com/pixiu-llm/gateway/pkg/common/urlpath"
 	"github.com/pixiu-llm/gateway/pkg/config"
 	"github.com/pixiu-llm/gateway/pkg/model"
 )
@@ -23,13 +26,20 @@ type listener struct {
 	server    *http.Server
 	ln        net.Listener
 	factories []filter.HTTPFilterFactory
+	routers   routers
+	access    *accessLog // nil when the access log is off
 	logger    *slog.Logger
 	inFlight  atomic.Int64
 }
 
-func newListener(doc *config.Document, index int, l *model.Listener, env filter.Env) (*listener, error) {
+func newListener(doc *config.Document, index int, l *model.Listener, env filter.Env, accessOut io.Writer) (*listener, error) {
 	path := fmt.Sprintf("static_resources.listeners[%d]", index)
 	out := &listener{name: l.Name, logger: env.Logger.With("listener", l.Name)}
+	access, err := newAccessLog(l.Config.AccessLog, accessOut)
+	if err != nil {
+		return nil, doc.Errorf(path+".config.access_log.format", "access log format: %v", err)
+	}
+	out.access = access
 	host := l.Address.SocketAddress.Address
 	if host == "" {
 		host = "0.0.0.0"
@@ -37,8 +47,6 @@ func newListener(doc *config.Document, index int, l *model.Listener, env filter.
 	out.addr = net.JoinHostPort(host, strconv.Itoa(l.Address.SocketAddress.Port))
 
 	// Each httpconnectionmanager contributes its routes in order; the first match wins.
-	var handler http.Handler
-	var routers routers
 	for j, nf := range l.FilterChain.Filters {
 		fp := fmt.Sprintf("%s.filter_chains.filters[%d].config", path, j)
 		var hcm model.HTTPConnectionManagerConfig
@@ -60,14 +68,8 @@ func newListener(doc *config.Document, index int, l *model.Listener, env filter.
 			}
 			rt.routes = append(rt.routes, cr)
 		}
-		routers = append(routers, rt)
+		out.routers = append(out.routers, rt)
 	}
-	handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		out.inFlight.Add(1)
-		defer out.inFlight.Add(-1)
-		rec := &filter.Record{Start: time.Now(), Method: req.Method, Path: req.URL.Path}
-		routers.ServeHTTP(&filter.RecordingWriter{ResponseWriter: w, Rec: rec}, req.WithContext(filter.WithRecord(req.Context(), rec)))
-	})
 
 	cfg := l.Config
 	readHeader := cfg.ReadHeaderTimeout
@@ -76,7 +78,7 @@ func newListener(doc *config.Document, index int, l *model.Listener, env filter.
 	}
 	out.server = &http.Server{
 		Addr:              out.addr,
-		Handler:           handler,
+		Handler:           out,
 		ReadTimeout:       cfg.ReadTimeout,
 		ReadHeaderTimeout: readHeader,
 		WriteTimeout:      cfg.WriteTimeout,
@@ -85,6 +87,22 @@ func newListener(doc *config.Document, index int, l *model.Listener, env filter.
 		ErrorLog:          slog.NewLogLogger(out.logger.Handler(), slog.LevelDebug),
 	}
 	return out, nil
+}
+
+// ServeHTTP serves one client request: it checks the path, then hands the request with its
+// Record to the first connection manager whose routes match.
+func (l *listener) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	l.inFlight.Add(1)
+	defer l.inFlight.Add(-1)
+	rec := &filter.Record{Start: time.Now(), Method: req.Method, Path: req.URL.Path}
+	rw := &filter.RecordingWriter{ResponseWriter: w, Rec: rec}
+	defer l.access.write(rec) // deferred: a stream cut off by panicking is logged too
+	// A path that could climb out of its route's prefix is refused before any route sees it.
+	if err := urlpath.Check(req.URL.Path); err != nil {
+		openaierror.Write(rw, http.StatusBadRequest, openaierror.TypeInvalidRequest, "invalid_path", err.Error())
+		return
+	}
+	l.routers.ServeHTTP(rw, req.WithContext(filter.WithRecord(req.Context(), rec)))
 }
 
 // buildChain creates, configures and applies the http filters, and composes them so that the

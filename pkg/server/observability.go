@@ -8,6 +8,7 @@ import (
 
 	"github.com/pixiu-llm/gateway/pkg/admin"
 	"github.com/pixiu-llm/gateway/pkg/common/extension/adapter"
+	"github.com/pixiu-llm/gateway/pkg/common/extension/filter"
 	"github.com/pixiu-llm/gateway/pkg/config"
 	"github.com/pixiu-llm/gateway/pkg/metrics"
 )
@@ -34,6 +35,7 @@ func (g *Gateway) newObservability(doc *config.Document) error {
 			Clusters:  g.Clusters,
 			Adapters:  adapterSource{g},
 			Listeners: g.ListenerAddrs,
+			Consumers: g.consumers,
 			Serving:   g.obs.serving.Load,
 		}, g.Logger)
 		if err != nil {
@@ -42,6 +44,23 @@ func (g *Gateway) newObservability(doc *config.Document) error {
 		g.obs.admin = srv
 	}
 	return nil
+}
+
+// consumers lists the consumers of every listener's authenticating filters, by name only.
+func (g *Gateway) consumers() []admin.ConsumerView {
+	var out []admin.ConsumerView
+	for _, l := range g.listeners {
+		for _, f := range l.factories {
+			lister, ok := f.(filter.ConsumerLister)
+			if !ok {
+				continue
+			}
+			for _, c := range lister.Consumers() {
+				out = append(out, admin.ConsumerView{Listener: l.name, Name: c.Name, Keys: c.Keys})
+			}
+		}
+	}
+	return out
 }
 
 // adapterSource reads the adapters lazily: the admin server is built before the adapters are.

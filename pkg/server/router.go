@@ -8,6 +8,7 @@ import (
 
 	"github.com/pixiu-llm/gateway/pkg/common/extension/filter"
 	"github.com/pixiu-llm/gateway/pkg/common/openaierror"
+	"github.com/pixiu-llm/gateway/pkg/common/urlpath"
 	"github.com/pixiu-llm/gateway/pkg/model"
 )
 
@@ -62,7 +63,7 @@ func (r *route) matches(req *http.Request) bool {
 	if m.Path != "" && req.URL.Path != m.Path {
 		return false
 	}
-	if m.Prefix != "" && !strings.HasPrefix(req.URL.Path, m.Prefix) {
+	if m.Prefix != "" && !urlpath.HasSegmentPrefix(req.URL.Path, m.Prefix) {
 		return false
 	}
 	if len(m.Methods) > 0 {
@@ -127,11 +128,15 @@ func (rt *router) serve(w http.ResponseWriter, req *http.Request) bool {
 			if rec != nil {
 				rec.Route = r.pattern()
 			}
-			rt.chain.ServeHTTP(w, req.WithContext(filter.WithRoute(req.Context(), r.action)))
 			if rec != nil {
-				rec.ClientGone = rec.ClientGone || req.Context().Err() != nil
-				rt.observe(rec)
+				// Deferred: a filter that ends a broken answer by panicking (http.ErrAbortHandler)
+				// still has its request observed.
+				defer func() {
+					rec.ClientGone = rec.ClientGone || req.Context().Err() != nil
+					rt.observe(rec)
+				}()
 			}
+			rt.chain.ServeHTTP(w, req.WithContext(filter.WithRoute(req.Context(), r.action)))
 			return true
 		}
 	}

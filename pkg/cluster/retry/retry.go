@@ -5,10 +5,10 @@ package retry
 
 import (
 	"fmt"
-	"sort"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/pixiu-llm/gateway/pkg/common/extension/plugin"
 )
 
 // DefaultName is the policy used when an endpoint names none.
@@ -31,53 +31,26 @@ type Policy interface {
 // It returns an error that names the offending config key.
 type Factory func(config map[string]any) (Policy, error)
 
-var (
-	mu        sync.RWMutex
-	factories = map[string]factoryEntry{}
-)
-
-type factoryEntry struct {
-	name    string
-	factory Factory
-}
+var factories = plugin.NewSet[Factory]("retry policy", true)
 
 // Register adds a policy factory. Registering a name twice is a programming error and panics.
-func Register(name string, f Factory) {
-	mu.Lock()
-	defer mu.Unlock()
-	key := strings.ToLower(name)
-	if _, dup := factories[key]; dup {
-		panic(fmt.Sprintf("retry: policy %q registered twice", name))
-	}
-	factories[key] = factoryEntry{name: name, factory: f}
-}
+func Register(name string, f Factory) { factories.Register(name, f) }
 
 // New builds the policy registered under name (case-insensitive); an empty name means DefaultName.
 func New(name string, config map[string]any) (Policy, error) {
 	if strings.TrimSpace(name) == "" {
 		name = DefaultName
 	}
-	mu.RLock()
-	entry, ok := factories[strings.ToLower(strings.TrimSpace(name))]
-	mu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("unknown retry policy %q (known: %s)", name, strings.Join(Names(), ", "))
-	}
-	p, err := entry.factory(config)
+	factory, err := factories.Get(name)
 	if err != nil {
-		return nil, fmt.Errorf("retry policy %s: %w", entry.name, err)
+		return nil, err
+	}
+	p, err := factory(config)
+	if err != nil {
+		return nil, fmt.Errorf("retry policy %s: %w", factories.Spelling(name), err)
 	}
 	return p, nil
 }
 
 // Names lists the registered policy names, sorted.
-func Names() []string {
-	mu.RLock()
-	defer mu.RUnlock()
-	names := make([]string, 0, len(factories))
-	for _, e := range factories {
-		names = append(names, e.name)
-	}
-	sort.Strings(names)
-	return names
-}
+func Names() []string { return factories.Names() }

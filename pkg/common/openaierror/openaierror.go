@@ -33,3 +33,13 @@ func Write(w http.ResponseWriter, status int, typ, code, msg string) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(Body{Error: Detail{Message: msg, Type: typ, Code: code}})
 }
+
+// Event is the error as the last event of a server-sent event stream ("data: {...}\n\n"), which
+// OpenAI's SDKs raise as an API error. msg must never contain secrets.
+func Event(typ, code, msg string) []byte {
+	body, _ := json.Marshal(Body{Error: Detail{Message: msg, Type: typ, Code: code}})
+	out := make([]byte, 0, len(body)+8)
+	out = append(out, "data: "...)
+	out = append(out, body...)
+	return append(out, '\n', '\n')
+}

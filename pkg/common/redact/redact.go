@@ -80,7 +80,7 @@ var credentialShaped = regexp.MustCompile(`\bsk-[A-Za-z0-9_\-]{6,}|(?i:\bbearer\
 const MinSecretLen = 8
 
 // Text returns s with every occurrence of the given secrets (of at least MinSecretLen bytes),
-// and every credential-shaped token, replaced by Placeholder.
+// every credential-shaped token, and the user info and query of URLs, replaced by Placeholder.
 func Text(s string, secrets ...string) string {
 	for _, secret := range secrets {
 		if len(secret) >= MinSecretLen && strings.Contains(s, secret) {
@@ -92,6 +92,9 @@ func Text(s string, secrets ...string) string {
 	}
 	if strings.IndexByte(s, '=') >= 0 || strings.IndexByte(s, ':') >= 0 {
 		s = secretAssignment.ReplaceAllString(s, "${1}${2}"+Placeholder)
+	}
+	if strings.Contains(s, "://") {
+		s = URL(s)
 	}
 	return s
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -46,6 +47,27 @@ func Parse(t testing.TB, text string) *Scrape {
 	families, err := parser.TextToMetricFamilies(strings.NewReader(text))
 	require.NoError(t, err, "parsing scrape")
 	return &Scrape{Raw: text, Families: families}
+}
+
+// Gather reads a registry directly, without serving it; Raw stays empty.
+func Gather(t testing.TB, g prometheus.Gatherer) *Scrape {
+	t.Helper()
+	families, err := g.Gather()
+	require.NoError(t, err)
+	s := &Scrape{Families: make(map[string]*dto.MetricFamily, len(families))}
+	for _, f := range families {
+		s.Families[f.GetName()] = f
+	}
+	return s
+}
+
+// Count is the number of series, in any family, whose labels include labels.
+func (s *Scrape) Count(labels Labels) int {
+	n := 0
+	for name := range s.Families {
+		n += len(s.matching(name, labels))
+	}
+	return n
 }
 
 // Has reports whether the scrape has a family of that name.

@@ -20,7 +20,8 @@ import (
 // of its test; otherwise the log is printed only when the test fails.
 const EnvLogs = "IT_LOGS"
 
-// Gateway is a gateway started for one test; Logs holds everything it logged, from debug level up.
+// Gateway is a gateway started for one test; Logs holds everything it logged, from debug level
+// up, and the access log lines of listeners that enable it.
 type Gateway struct {
 	*server.Gateway
 	Logs *logcapture.Buffer
@@ -44,7 +45,8 @@ func StartDoc(t testing.TB, doc *config.Document) *Gateway {
 	// Set after loading: in pixiu.yaml a port of 0 means the default port.
 	doc.Bootstrap.Metric.PrometheusPort = 0
 	logs := &logcapture.Buffer{}
-	g, err := server.New(doc, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	g, err := server.New(doc, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		server.WithAccessLogOutput(logs))
 	if err != nil {
 		t.Fatalf("build the gateway: %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/pixiu-llm/gateway/pkg/cluster/retry"
+	"github.com/pixiu-llm/gateway/pkg/common/redact"
 	"github.com/pixiu-llm/gateway/pkg/model"
 )
 
@@ -328,8 +329,10 @@ func jsonProblem(err error) string {
 	return err.Error()
 }
 
-// quote renders a metadata value in a reason, shortened so a huge value cannot flood logs.
+// quote renders a metadata value in a reason, without the credentials a URL can carry and
+// shortened so a huge value cannot flood logs.
 func quote(v string) string {
+	v = redact.URL(v)
 	const max = 64
 	if r := []rune(v); len(r) > max {
 		v = string(r[:max]) + "…"

@@ -267,3 +267,12 @@ func TestInstanceKey(t *testing.T) {
 	in.IP = ""
 	assert.Equal(t, "abc123", in.Key())
 }
+
+func TestRejectionsDoNotQuoteURLCredentials(t *testing.T) {
+	for _, address := range []string{"https://bob:hunter2@api.example.com", "https://api.example.com/v1?key=hunter2"} {
+		_, _, err := registry.InstanceToEndpoint(instance(map[string]string{"cluster": "c", "address": address}))
+		assertRejected(t, err, "address")
+		assert.NotContains(t, err.Error(), "hunter2")
+		assert.Contains(t, err.Error(), "api.example.com", "the host is still named")
+	}
+}

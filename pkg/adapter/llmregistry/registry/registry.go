@@ -9,13 +9,12 @@ package registry
 import (
 	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"dubbo.apache.org/dubbo-go/v3/remoting"
 
+	"github.com/pixiu-llm/gateway/pkg/common/extension/plugin"
 	"github.com/pixiu-llm/gateway/pkg/metrics"
 	"github.com/pixiu-llm/gateway/pkg/model"
 )
@@ -148,39 +147,14 @@ type Env struct {
 // contact the registry or start goroutines.
 type Factory func(cfg Config, env Env) (Registry, error)
 
-var (
-	mu        sync.RWMutex
-	factories = map[string]Factory{}
-)
+var factories = plugin.NewSet[Factory]("registry protocol", true)
 
 // Register adds the factory of a protocol (case-insensitive). Registering a protocol twice is a
 // programming error and panics.
-func Register(protocol string, f Factory) {
-	mu.Lock()
-	defer mu.Unlock()
-	key := strings.ToLower(protocol)
-	if _, dup := factories[key]; dup {
-		panic(fmt.Sprintf("registry: protocol %q registered twice", protocol))
-	}
-	factories[key] = f
-}
+func Register(protocol string, f Factory) { factories.Register(protocol, f) }
 
 // Lookup returns the factory of a protocol.
-func Lookup(protocol string) (Factory, bool) {
-	mu.RLock()
-	defer mu.RUnlock()
-	f, ok := factories[strings.ToLower(strings.TrimSpace(protocol))]
-	return f, ok
-}
+func Lookup(protocol string) (Factory, bool) { return factories.Lookup(protocol) }
 
 // Protocols lists the registered protocols, sorted.
-func Protocols() []string {
-	mu.RLock()
-	defer mu.RUnlock()
-	out := make([]string, 0, len(factories))
-	for p := range factories {
-		out = append(out, p)
-	}
-	sort.Strings(out)
-	return out
-}
+func Protocols() []string { return factories.Names() }

@@ -3,11 +3,9 @@
 package adapter
 
 import (
-	"fmt"
 	"log/slog"
-	"sort"
-	"sync"
 
+	"github.com/pixiu-llm/gateway/pkg/common/extension/plugin"
 	"github.com/pixiu-llm/gateway/pkg/metrics"
 	"github.com/pixiu-llm/gateway/pkg/model"
 )
@@ -48,37 +46,10 @@ type Env struct {
 	Metrics *metrics.Metrics
 }
 
-var (
-	mu      sync.RWMutex
-	plugins = map[string]AdapterPlugin{}
-)
+var plugins = plugin.NewSet[AdapterPlugin]("adapter", false)
 
 // RegisterAdapterPlugin adds a plugin. A kind registered twice is a programming error and panics.
-func RegisterAdapterPlugin(p AdapterPlugin) {
-	mu.Lock()
-	defer mu.Unlock()
-	if _, dup := plugins[p.Kind()]; dup {
-		panic(fmt.Sprintf("adapter plugin %q registered twice", p.Kind()))
-	}
-	plugins[p.Kind()] = p
-}
+func RegisterAdapterPlugin(p AdapterPlugin) { plugins.Register(p.Kind(), p) }
 
 // GetAdapterPlugin returns the plugin of a kind.
-func GetAdapterPlugin(kind string) (AdapterPlugin, error) {
-	mu.RLock()
-	defer mu.RUnlock()
-	p, ok := plugins[kind]
-	if !ok {
-		return nil, fmt.Errorf("unknown adapter %q (known: %v)", kind, kindsLocked())
-	}
-	return p, nil
-}
-
-func kindsLocked() []string {
-	kinds := make([]string, 0, len(plugins))
-	for k := range plugins {
-		kinds = append(kinds, k)
-	}
-	sort.Strings(kinds)
-	return kinds
-}
+func GetAdapterPlugin(kind string) (AdapterPlugin, error) { return plugins.Get(kind) }

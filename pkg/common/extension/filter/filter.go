@@ -4,13 +4,11 @@ package filter
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"sort"
-	"sync"
 
 	"github.com/pixiu-llm/gateway/pkg/cluster"
+	"github.com/pixiu-llm/gateway/pkg/common/extension/plugin"
 	"github.com/pixiu-llm/gateway/pkg/metrics"
 	"github.com/pixiu-llm/gateway/pkg/model"
 )
@@ -62,33 +60,28 @@ func RouteFrom(ctx context.Context) *model.RouteAction {
 	return r
 }
 
-var (
-	mu      sync.RWMutex
-	plugins = map[string]HTTPFilterPlugin{}
-)
+var plugins = plugin.NewSet[HTTPFilterPlugin]("http filter", false)
 
 // RegisterHTTPFilter adds a plugin. A kind registered twice is a programming error and panics.
-func RegisterHTTPFilter(p HTTPFilterPlugin) {
-	mu.Lock()
-	defer mu.Unlock()
-	if _, dup := plugins[p.Kind()]; dup {
-		panic(fmt.Sprintf("http filter %q registered twice", p.Kind()))
-	}
-	plugins[p.Kind()] = p
-}
+func RegisterHTTPFilter(p HTTPFilterPlugin) { plugins.Register(p.Kind(), p) }
 
 // GetHTTPFilterPlugin returns the plugin of a kind.
 func GetHTTPFilterPlugin(kind string) (HTTPFilterPlugin, error) {
-	mu.RLock()
-	defer mu.RUnlock()
-	p, ok := plugins[kind]
+	p, ok := plugins.Lookup(kind)
 	if !ok {
-		kinds := make([]string, 0, len(plugins))
-		for k := range plugins {
-			kinds = append(kinds, k)
-		}
-		sort.Strings(kinds)
-		return nil, unknownFilterError(kind, kinds)
+		return p, unknownFilterError(kind, plugins.Names())
 	}
 	return p, nil
+}
+
+// ConsumerInfo describes a consumer an authenticating filter knows, for the admin API: its name
+// and how many keys it may present (never the keys).
+type ConsumerInfo struct {
+	Name string
+	Keys int
+}
+
+// ConsumerLister is implemented by filter factories that authenticate consumers.
+type ConsumerLister interface {
+	Consumers() []ConsumerInfo
 }

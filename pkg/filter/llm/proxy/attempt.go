@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -37,11 +36,13 @@ type exchange struct {
 	body    []byte
 	getBody func() (io.ReadCloser, error)
 
+	// left is what remains of the request's attempt budget (cfg.MaxAttempts).
+	left int
 	// kept is the last retryable answer an upstream gave; the client gets it if no later
 	// attempt gets an answer at all.
 	kept *keptResponse
 	// failures describe each endpoint that used up its attempts, for the error message.
-	failures    []string
+	failures    []failure
 	lastTimeout bool
 	lastMember  *cluster.Member
 }
@@ -67,8 +68,10 @@ const (
 )
 
 type attemptResult struct {
-	outcome    outcome
-	reason     string
+	outcome outcome
+	// kind is what went wrong, for the client (see failure); err is the transport's error.
+	kind       string
+	err        error
 	retryAfter time.Duration
 }
 
@@ -77,8 +80,11 @@ func (x *exchange) run() {
 	m := x.cluster.PickFor(x.r, time.Now())
 	var rest []*cluster.Member
 	for tried := 1; ; tried++ {
-		more := m.Fallback() && tried < len(x.cluster.Members)
-		switch x.tryEndpoint(m, more) {
+		waiting := 0
+		if m.Fallback() {
+			waiting = len(x.cluster.Members) - tried
+		}
+		switch x.tryEndpoint(m, waiting) {
 		case served:
 			return
 		case clientGone:
@@ -86,45 +92,52 @@ func (x *exchange) run() {
 			return
 		}
 		x.coolDown(m)
-		if !more {
+		if waiting == 0 || x.left == 0 {
 			break
 		}
 		if tried == 1 {
 			// Cluster order after the first pick, wrapping around: every other endpoint once.
 			rest = x.cluster.After(m, time.Now())
 		}
+		x.warnFallback(m, rest[0])
 		x.p.metrics.Fallback(x.cluster.Name, m.ID())
 		m, rest = rest[0], rest[1:]
 	}
 	x.fail()
 }
 
-// tryEndpoint makes up to the member's retry policy's attempts on it. more says whether
-// another endpoint follows when this one fails.
-func (x *exchange) tryEndpoint(m *cluster.Member, more bool) outcome {
+// tryEndpoint makes the attempts on m its retry policy allows within the request's budget.
+// waiting is how many endpoints the request may still fall back to after m.
+func (x *exchange) tryEndpoint(m *cluster.Member, waiting int) outcome {
 	x.lastMember = m
 	x.rec.Tried = append(x.rec.Tried, m.ID())
 	t, err := targetOf(&m.Endpoint.Address, x.p.cfg.Scheme)
 	if err != nil {
 		x.p.logger.Error("endpoint has an unusable address", "cluster", x.cluster.Name, "endpoint", m.ID(), "error", err)
-		x.failures = append(x.failures, fmt.Sprintf("%s: %v", m.ID(), err))
+		x.failures = append(x.failures, failure{endpoint: m.ID(), kind: "unusable address"})
 		return exhausted
 	}
-	attempts, policy := 1, m.Retry
+	policyAttempts, policy := 1, m.Retry
 	if policy != nil {
-		attempts = max(policy.Attempts(), 1)
+		policyAttempts = max(policy.Attempts(), 1)
 	}
+	attempts := attemptsFor(policyAttempts, x.left, waiting)
 	for n := 1; ; n++ {
 		last := n == attempts
-		res := x.attempt(m, t, n, last && !more)
+		// The request's last attempt passes any answer, even a retryable one, on. (x.left is 1
+		// only on the endpoint's last attempt: attemptsFor stays within the budget.)
+		res := x.attempt(m, t, n, last && (waiting == 0 || x.left == 1))
 		if res.outcome != retryable {
 			return res.outcome
 		}
-		if last {
-			x.failures = append(x.failures, fmt.Sprintf("%s: %s (%s)", m.ID(), res.reason, plural(n, "attempt")))
+		wait := time.Duration(0)
+		if !last {
+			wait = max(policy.Backoff(n), min(res.retryAfter, policy.MaxInterval()))
+		}
+		if last || !x.fitsDeadline(wait) {
+			x.failures = append(x.failures, failure{endpoint: m.ID(), kind: res.kind, attempts: n, err: res.err})
 			return exhausted
 		}
-		wait := max(policy.Backoff(n), min(res.retryAfter, policy.MaxInterval()))
 		x.p.metrics.Retry(x.cluster.Name, m.ID())
 		if !sleep(x.r.Context(), wait) {
 			return clientGone
@@ -132,10 +145,18 @@ func (x *exchange) tryEndpoint(m *cluster.Member, more bool) outcome {
 	}
 }
 
+// fitsDeadline reports whether a wait before the next attempt ends before the request's
+// context does; a wait that could not be followed by an attempt is not started.
+func (x *exchange) fitsDeadline(wait time.Duration) bool {
+	deadline, ok := x.r.Context().Deadline()
+	return !ok || time.Until(deadline) > wait
+}
+
 // attempt sends the request to m once. final says that no attempt follows, so any answer,
 // even a retryable one, goes to the client.
 func (x *exchange) attempt(m *cluster.Member, t target, n int, final bool) attemptResult {
 	x.rec.Attempts++
+	x.left--
 	ctx, cancel := context.WithCancelCause(x.r.Context())
 	defer cancel(nil)
 	// The timeout covers connecting, sending and waiting for the headers; it is stopped before
@@ -154,14 +175,20 @@ func (x *exchange) attempt(m *cluster.Member, t target, n int, final bool) attem
 		x.p.metrics.UpstreamAttempt(x.cluster.Name, m.ID(), metrics.StatusClass(resp.StatusCode), time.Since(start))
 		x.lastTimeout = false
 		x.debug("upstream attempt failed", m, n, "status", resp.StatusCode)
-		return attemptResult{outcome: retryable, reason: "status " + strconv.Itoa(resp.StatusCode), retryAfter: retryAfter(resp)}
+		return attemptResult{outcome: retryable, kind: statusKind(resp.StatusCode), retryAfter: retryAfter(resp)}
 	}
 	if !timer.Stop() {
 		// The timeout fired just as the headers arrived and has cancelled the body.
 		resp.Body.Close()
 		return x.transportFailure(ctx, m, n, start, errHeaderTimeout)
 	}
-	return x.relay(m, resp, start)
+	if retryableStatus(resp.StatusCode) {
+		// The request's last attempt failed too: the client gets this answer as it is.
+		x.failures = append(x.failures, failure{endpoint: m.ID(), kind: statusKind(resp.StatusCode), attempts: n})
+		x.coolDown(m)
+		x.warnUnanswered()
+	}
+	return x.relay(ctx, cancel, m, resp, start)
 }
 
 // outgoing builds the request of one attempt. Everything that differs between attempts is
@@ -208,27 +235,23 @@ func (x *exchange) transportFailure(ctx context.Context, m *cluster.Member, n in
 		x.p.metrics.UpstreamAttempt(x.cluster.Name, m.ID(), "canceled", time.Since(start))
 		return attemptResult{outcome: clientGone}
 	}
-	timeout := errors.Is(context.Cause(ctx), errHeaderTimeout) || errors.Is(err, errHeaderTimeout)
-	var netErr net.Error
-	if !timeout && errors.As(err, &netErr) && netErr.Timeout() {
-		timeout = true
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		err = urlErr.Err // the URL is in the logs' endpoint id already
 	}
-	var reason string
+	kind := withSchemeHint(transportKind(err), err, m, x.p.cfg.Scheme)
+	if errors.Is(context.Cause(ctx), errHeaderTimeout) || errors.Is(err, errHeaderTimeout) {
+		kind = kindTimeout
+	}
 	outcome := "error"
-	if timeout {
+	x.lastTimeout = kind == kindTimeout
+	if x.lastTimeout {
 		outcome = "timeout"
-		reason = fmt.Sprintf("no response headers within %s", x.p.cfg.Timeout)
-	} else {
-		var urlErr *url.Error
-		if errors.As(err, &urlErr) {
-			err = urlErr.Err // the URL is not the client's business
-		}
-		reason = transportReason(err, m, x.p.cfg.Scheme)
+		kind = fmt.Sprintf("%s: no response headers within %s", kindTimeout, x.p.cfg.Timeout)
 	}
-	x.lastTimeout = timeout
 	x.p.metrics.UpstreamAttempt(x.cluster.Name, m.ID(), outcome, time.Since(start))
-	x.debug("upstream attempt failed", m, n, "error", reason)
-	return attemptResult{outcome: retryable, reason: reason}
+	x.debug("upstream attempt failed", m, n, "error", err)
+	return attemptResult{outcome: retryable, kind: kind, err: err}
 }
 
 // keep reads a retryable answer, up to maxKeptBody, to show the client if nothing better comes.
@@ -246,18 +269,15 @@ func (x *exchange) coolDown(m *cluster.Member) {
 	}
 	m.Health.CoolDownUntil(time.Now().Add(d))
 	x.p.metrics.Cooldown(x.cluster.Name, m.ID())
-	reason := ""
-	if len(x.failures) > 0 {
-		reason = x.failures[len(x.failures)-1]
-	}
-	x.p.logger.Warn("endpoint cooling down after failing", "cluster", x.cluster.Name, "endpoint", m.ID(),
-		"for", d.String(), "failure", reason)
+	x.warn("endpoint cooling down after failing", m.ID(), "for", d.String())
 }
 
 // fail answers the client after every endpoint tried failed: with the last upstream answer if
-// there was one, else with an OpenAI-shaped error naming the endpoints.
+// there was one, else with an OpenAI-shaped error naming the endpoints and how they failed.
 func (x *exchange) fail() {
 	x.extendWriteDeadline()
+	x.warnUnanswered()
+	x.w.Header()[headerAttempts] = []string{strconv.Itoa(x.rec.Attempts)}
 	if k := x.kept; k != nil {
 		h := x.w.Header()
 		copyResponseHeader(h, k.header)
@@ -272,9 +292,27 @@ func (x *exchange) fail() {
 	if x.lastTimeout {
 		status, code = http.StatusGatewayTimeout, "upstream_timeout"
 	}
-	msg := fmt.Sprintf("cluster %q: no endpoint answered: %s", x.cluster.Name, strings.Join(x.failures, "; "))
-	openaierror.Write(x.w, status, openaierror.TypeServer, code, msg)
+	openaierror.Write(x.w, status, openaierror.TypeServer, code, x.failureMessage())
 	x.p.metrics.Request(x.cluster.Name, x.lastMember.ID(), status)
+}
+
+// failureMessage tells the client which endpoints were tried, how each failed and how many
+// attempts the request made: endpoint ids and kinds of failure only.
+func (x *exchange) failureMessage() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "cluster %q: no endpoint answered after %s", x.cluster.Name, plural(x.rec.Attempts, "attempt"))
+	if x.left == 0 {
+		fmt.Fprintf(&b, " (maxAttempts %d reached)", x.p.cfg.MaxAttempts)
+	}
+	for i, f := range x.failures {
+		sep := "; "
+		if i == 0 {
+			sep = ": "
+		}
+		b.WriteString(sep)
+		b.WriteString(f.String())
+	}
+	return b.String()
 }
 
 func (x *exchange) debug(msg string, m *cluster.Member, n int, key string, value any) {

@@ -31,6 +31,13 @@ type Config struct {
 	DialTimeout time.Duration `yaml:"dialTimeout" default:"10s"`
 	// IdleConnTimeout closes upstream connections idle this long.
 	IdleConnTimeout time.Duration `yaml:"idleConnTimeout" default:"90s"`
+	// MaxAttempts bounds the upstream attempts of one client request: every retry on every
+	// endpoint and every fallback together. An endpoint's retries stop early to keep one attempt
+	// for each endpoint the request may still fall back to.
+	MaxAttempts int `yaml:"maxAttempts" default:"10"`
+	// StreamIdleTimeout ends an answer whose upstream sent nothing for this long: an event
+	// stream gets a last error event, then the client connection is closed.
+	StreamIdleTimeout time.Duration `yaml:"streamIdleTimeout" default:"5m"`
 	// ClientWriteTimeout bounds each write of the response to the client. Once an upstream
 	// answers, it replaces the listener's write_timeout, which counts from the start of the
 	// request and would otherwise cut off long streams and slow answers.
@@ -49,6 +56,7 @@ func (c *Config) validate() error {
 	}{
 		{"timeout", c.Timeout}, {"dialTimeout", c.DialTimeout},
 		{"idleConnTimeout", c.IdleConnTimeout}, {"clientWriteTimeout", c.ClientWriteTimeout},
+		{"streamIdleTimeout", c.StreamIdleTimeout},
 	} {
 		if d.v < 0 {
 			return fmt.Errorf("%s: negative duration %s", d.key, d.v)
@@ -60,6 +68,7 @@ func (c *Config) validate() error {
 	}{
 		{"maxIdleConns", int64(c.MaxIdleConns)}, {"maxIdleConnsPerHost", int64(c.MaxIdleConnsPerHost)},
 		{"maxConnsPerHost", int64(c.MaxConnsPerHost)}, {"maxRequestBodyBytes", c.MaxRequestBodyBytes},
+		{"maxAttempts", int64(c.MaxAttempts)},
 	} {
 		if n.v < 0 {
 			return fmt.Errorf("%s: negative value %d", n.key, n.v)
@@ -67,6 +76,9 @@ func (c *Config) validate() error {
 	}
 	return nil
 }
+
+// maxResponseHeaderBytes bounds the response headers of an upstream; more fails the attempt.
+const maxResponseHeaderBytes = 256 << 10
 
 // newTransport builds the filter's upstream transport. Responses pass through as the upstream
 // sent them: no transparent gzip, so streams are not held back by a decompressor and usage can
@@ -84,5 +96,8 @@ func newTransport(c *Config) *http.Transport {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true,
+		// Every attempt holds its response headers in memory; a provider (or something posing
+		// as one) cannot make that grow without bound.
+		MaxResponseHeaderBytes: maxResponseHeaderBytes,
 	}
 }

@@ -110,3 +110,24 @@ func TestOpenAIClientStreamArrivesChunkByChunk(t *testing.T) {
 		metricValue(t, g, "pixiu_llm_tokens_total", map[string]string{"cluster": "chat", "kind": "total"}, false),
 		"usage is read from the stream as it passes")
 }
+
+// The error event that ends a silent stream reaches an OpenAI SDK as an error, after the
+// chunks that came before it.
+func TestOpenAIClientSeesTheStreamIdleError(t *testing.T) {
+	stub := llmstub.Start(t, llmstub.WithDefault(llmstub.StallAfter(2, llmstub.Forever)))
+	g := startGateway(t, gatewaySpec{filter: "{timeout: 5s, scheme: http, streamIdleTimeout: 1s}",
+		clusters: clusterYAML("chat", "RoundRobin", endpoint("quiet", stub.Addr(), ""))})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := openAIClient(t, g)
+	stream := c.Chat.Completions.NewStreaming(ctx, chatParams())
+	defer stream.Close()
+	chunks := 0
+	for stream.Next() {
+		chunks++
+	}
+	require.Error(t, stream.Err())
+	assert.Contains(t, stream.Err().Error(), "the upstream sent nothing for 1s")
+	assert.GreaterOrEqual(t, chunks, 2)
+}

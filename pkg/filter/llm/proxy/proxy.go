@@ -2,13 +2,15 @@
 // endpoints of the route's cluster, with per-endpoint retries, fallback to the next endpoint,
 // cooldown of failed endpoints and unbuffered streaming.
 //
-// One request goes like this: the body is read once (bounded by maxRequestBodyBytes) and replayed
-// on every attempt; the first endpoint is picked by the cluster's lb_policy; each endpoint is tried
-// as often as its retry policy allows (connection errors, timeouts before the response headers,
+// One request goes like this: the body is read as it arrives (bounded by maxRequestBodyBytes)
+// and replayed on every attempt; the first endpoint is picked by the cluster's lb_policy; each
+// endpoint is tried as often as its retry policy allows (connection errors, timeouts before the response headers,
 // 429, 500, 502, 503 and 504 are retried; any other answer goes to the client as it is); an
 // endpoint that used up its attempts is cooled down for its health_check_interval and, when its
 // fallback is true, the request moves on to the next endpoint in cluster order (wrapping around,
-// each endpoint once). Once the response headers went to the client nothing is retried.
+// each endpoint once). maxAttempts bounds all of a request's attempts together (see attemptsFor).
+// Once the response headers went to the client nothing is retried; an answer whose upstream
+// stays silent for streamIdleTimeout is cut. Every answer carries X-Pixiu-Attempts.
 //
 // Upstream URL: scheme (the domain's own, else the filter's scheme) + host (first domain, else
 // address:port) + the domain's base path joined with the request path + the request query. When
@@ -19,7 +21,6 @@ package proxy
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -81,6 +82,7 @@ type Proxy struct {
 	transport *http.Transport
 	logger    *slog.Logger
 	metrics   *metrics.Metrics
+	warnings  *warnLimiter
 }
 
 // New validates cfg, fills in defaults for zero fields, and builds a proxy with its own upstream
@@ -105,6 +107,7 @@ func New(cfg Config, env filter.Env) (*Proxy, error) {
 		transport: newTransport(&cfg),
 		logger:    logger.With("filter", Kind),
 		metrics:   env.Metrics,
+		warnings:  newWarnLimiter(warnInterval),
 	}, nil
 }
 
@@ -136,7 +139,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	body, err := p.readBody(w, r)
+	body, err := p.readBody(r)
 	if err != nil {
 		status := p.writeBodyError(w, r, err)
 		p.metrics.Request(c.Name, "", status)
@@ -149,27 +152,17 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec = &filter.Record{} // the filter is used outside a listener
 	}
 	rec.Cluster = c.Name
-	x := exchange{p: p, w: w, rc: *http.NewResponseController(w), r: r, rec: rec, cluster: c, body: body}
+	x := exchange{p: p, w: w, rc: *http.NewResponseController(w), r: r, rec: rec, cluster: c, body: body,
+		left: p.cfg.MaxAttempts}
 	x.run()
 }
 
-// readBody reads the whole request body, at most cfg.MaxRequestBodyBytes of it.
-func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	limit := p.cfg.MaxRequestBodyBytes
-	if r.ContentLength > limit {
-		return nil, &http.MaxBytesError{Limit: limit}
-	}
+// readBody reads the whole request body, at most cfg.MaxRequestBodyBytes of it, as it arrives.
+func (p *Proxy) readBody(r *http.Request) ([]byte, error) {
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		return nil, nil
 	}
-	if r.ContentLength > 0 {
-		body := make([]byte, r.ContentLength)
-		if _, err := io.ReadFull(r.Body, body); err != nil {
-			return nil, err
-		}
-		return body, nil
-	}
-	return io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	return readBody(r.Body, r.ContentLength, p.cfg.MaxRequestBodyBytes)
 }
 
 // writeBodyError answers a request whose body could not be read and returns the status.

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pixiu-llm/gateway/pkg/cluster"
+	"github.com/pixiu-llm/gateway/pkg/cluster/retry"
 	"github.com/pixiu-llm/gateway/pkg/common/extension/filter"
 	"github.com/pixiu-llm/gateway/pkg/config"
 	"github.com/pixiu-llm/gateway/pkg/filter/llm/proxy"
@@ -276,6 +277,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"{scheme: ftp}", `scheme: "ftp" is not http or https`},
 		{"{timeout: -1s}", "timeout: negative duration"},
 		{"{maxRequestBodyBytes: -1}", "maxRequestBodyBytes: negative value"},
+		{"{maxAttempts: -1}", "maxAttempts: negative value"},
+		{"{streamIdleTimeout: -1s}", "streamIdleTimeout: negative duration"},
 		{"{timeout: soon}", "soon"},
 	} {
 		t.Run(tc.filter, func(t *testing.T) {
@@ -380,4 +383,30 @@ func TestShutdownClosesUpstreamConnections(t *testing.T) {
 	defer cancel()
 	require.NoError(t, g.Shutdown(ctx))
 	eventually(t, 5*time.Second, idle(http.StateClosed), "the filter's Stop closes it")
+}
+
+// A Retry-After that would outlast the request's context is not waited for: the client gets
+// the upstream's answer at once.
+func TestRetryAfterPastTheRequestDeadlineIsNotAwaited(t *testing.T) {
+	stub := llmstub.Start(t, llmstub.WithDefault(llmstub.Status(429).WithHeader("Retry-After", "5")))
+	policy, err := retry.New("CountBased", map[string]any{"times": 3, "maxInterval": "10s"})
+	require.NoError(t, err)
+	ep := &model.Endpoint{ID: "slow-down", Address: model.SocketAddress{Domains: []string{stub.Addr()}}}
+	c := cluster.New("chat", "", []*cluster.Member{{Endpoint: ep, Retry: policy, Health: new(cluster.Health)}}, nil)
+	p, err := proxy.New(proxy.Config{Scheme: "http"}, filter.Env{Clusters: clusterSource{"chat": c}})
+	require.NoError(t, err)
+	t.Cleanup(p.Close)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/v1/chat/completions", strings.NewReader(chatBody))
+	req = req.WithContext(filter.WithRoute(req.Context(), &model.RouteAction{Cluster: "chat"}))
+	rec := httptest.NewRecorder()
+	start := time.Now()
+	p.ServeHTTP(rec, req)
+
+	assert.Less(t, time.Since(start), time.Second)
+	assert.Equal(t, http.StatusTooManyRequests, rec.Code)
+	assert.Equal(t, "1", rec.Header().Get("X-Pixiu-Attempts"))
+	assert.Equal(t, 1, stub.Count())
 }

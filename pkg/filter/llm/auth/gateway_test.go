@@ -1,0 +1,179 @@
+package auth_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pixiu-llm/gateway/pkg/filter/llm/auth"
+	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry"
+	"github.com/pixiu-llm/gateway/pkg/test/gatewaytest"
+	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
+)
+
+const (
+	consumerKey = "consumer-key-team-a-6c1f0e9b"
+	rotatedKey  = "consumer-key-team-a-rotated-77d2"
+	providerKey = "provider-key-keyed-0a93be51"
+)
+
+const authYAML = `static_resources:
+  listeners:
+    - name: llm
+      address: {socket_address: {address: 127.0.0.1, port: 0}}
+      filter_chains:
+        filters:
+          - name: dgp.filter.httpconnectionmanager
+            config:
+              route_config:
+                routes:
+                  - match: {prefix: /v1, headers: [{name: X-Cluster, values: [keyless]}]}
+                    route: {cluster: keyless}
+                  - match: {prefix: /v1}
+                    route: {cluster: keyed}
+              http_filters:
+                - name: dgp.filter.llm.auth
+                  config:
+                    consumers:
+                      - name: team-a
+                        keys: ["%[1]s"]
+                        key_sha256: ["%[2]s"]
+                - name: dgp.filter.llm.proxy
+                  config: {timeout: 5s, scheme: http}
+      config: {access_log: {enabled: true, format: json}}
+  clusters:
+    - name: keyed
+      endpoints:
+        - id: keyed
+          socket_address: {domains: ["%[3]s"]}
+          llm_meta: {api_key: "%[4]s"}
+    - name: keyless
+      endpoints:
+        - id: keyless
+          socket_address: {domains: ["%[5]s"]}
+metric: {enable: true}
+admin: {enable: true, address: "127.0.0.1:0"}
+`
+
+type reply struct {
+	status int
+	body   string
+}
+
+func send(t *testing.T, url string, header ...string) reply {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url+"/v1/chat/completions",
+		strings.NewReader(`{"model":"stub-model","messages":[{"role":"user","content":"hi"}]}`))
+	require.NoError(t, err)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return reply{resp.StatusCode, string(b)}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return string(b)
+}
+
+func TestConsumerKeys(t *testing.T) {
+	keyed := llmstub.Start(t, llmstub.WithName("keyed"), llmstub.WithAPIKey(providerKey))
+	keyless := llmstub.Start(t, llmstub.WithName("keyless"))
+	g := gatewaytest.Start(t, fmt.Sprintf(authYAML, consumerKey, auth.DigestOf(rotatedKey), keyed.Addr(), providerKey, keyless.Addr()))
+	base := g.URL("llm")
+
+	for _, tc := range []struct {
+		name   string
+		header []string
+	}{
+		{"no key", nil},
+		{"wrong key", []string{"Authorization", "Bearer consumer-key-team-b-00000000"}},
+		{"truncated key", []string{"Authorization", "Bearer " + consumerKey[:len(consumerKey)-1]}},
+		{"truncated x-api-key", []string{"X-Api-Key", consumerKey[:10]}},
+		{"provider key", []string{"Authorization", "Bearer " + providerKey}},
+		{"digest instead of key", []string{"Authorization", "Bearer " + auth.DigestOf(rotatedKey)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := send(t, base, tc.header...)
+			assert.Equal(t, http.StatusUnauthorized, r.status)
+			assert.Contains(t, r.body, `"type":"invalid_request_error"`)
+			assert.Contains(t, r.body, `"code":"invalid_api_key"`)
+		})
+	}
+	assert.Zero(t, keyed.Count()+keyless.Count(), "nothing was forwarded without a valid key")
+
+	for _, tc := range []struct {
+		name   string
+		header []string
+	}{
+		{"bearer", []string{"Authorization", "Bearer " + consumerKey}},
+		{"x-api-key", []string{"X-Api-Key", consumerKey}},
+		{"rotated key given as a digest", []string{"Authorization", "Bearer " + rotatedKey, "X-Api-Key", consumerKey}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := send(t, base, tc.header...)
+			require.Equal(t, http.StatusOK, r.status, r.body)
+			up, ok := keyed.Last()
+			require.True(t, ok)
+			assert.Equal(t, "Bearer "+providerKey, up.Header.Get("Authorization"), "the endpoint's own key goes upstream")
+			assert.Empty(t, up.Header.Values("X-Api-Key"))
+			assertNoConsumerKey(t, up.Header)
+		})
+	}
+
+	// An endpoint without a key of its own gets no key at all: not the consumer's.
+	r := send(t, base, "Authorization", "Bearer "+consumerKey, "X-Cluster", "keyless")
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	up, ok := keyless.Last()
+	require.True(t, ok)
+	assert.Empty(t, up.Header.Values("Authorization"))
+	assertNoConsumerKey(t, up.Header)
+
+	scrape := get(t, "http://"+g.MetricsAddr().String()+"/metrics")
+	assert.Contains(t, scrape, `pixiu_consumer_requests_total{code="2xx",consumer="team-a"} 4`)
+	assert.Contains(t, scrape, `pixiu_auth_rejected_total{reason="missing"} 1`)
+	assert.Contains(t, scrape, `pixiu_auth_rejected_total{reason="invalid"} 5`)
+	admin := "http://" + g.AdminAddr().String()
+	adminOut := get(t, admin+"/admin/consumers") + get(t, admin+"/admin/clusters") + get(t, admin+"/admin/registries")
+	assert.Contains(t, adminOut, `"name": "team-a"`)
+	assert.Contains(t, adminOut, `"keys": 2`)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, g.Shutdown(ctx))
+	logs := g.Logs.String() // gatewaytest captures from debug level up
+	assert.Contains(t, logs, `"consumer":"team-a"`, "the access log names the consumer")
+	for where, out := range map[string]string{"logs": logs, "/metrics": scrape, "admin API": adminOut} {
+		for _, key := range []string{consumerKey, rotatedKey, providerKey} {
+			assert.NotContains(t, out, key, "%s show a key", where)
+		}
+	}
+}
+
+func assertNoConsumerKey(t *testing.T, h http.Header) {
+	t.Helper()
+	for name, values := range h {
+		for _, v := range values {
+			for _, key := range []string{consumerKey, rotatedKey} {
+				assert.NotContains(t, v, key, "header %s carries a consumer key upstream", name)
+			}
+		}
+	}
+}

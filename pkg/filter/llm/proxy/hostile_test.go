@@ -1,0 +1,227 @@
+package proxy_test
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
+)
+
+// Bodies are read as they arrive: connections that declare a large body and send one byte cost
+// what they sent, not what they declared.
+func TestDeclaredBodiesCostOnlyWhatArrived(t *testing.T) {
+	const conns, declared = 100, 10_000_000
+	stub := llmstub.Start(t)
+	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin", endpoint("e", stub.Addr(), ""))})
+	addr := strings.TrimPrefix(g.URL, "http://")
+
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	open := make([]net.Conn, 0, conns)
+	t.Cleanup(func() {
+		for _, c := range open {
+			c.Close()
+		}
+	})
+	for range conns {
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		open = append(open, c)
+		_, err = fmt.Fprintf(c, "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"+
+			"Content-Length: %d\r\n\r\n{", declared)
+		require.NoError(t, err)
+	}
+	eventually(t, 10*time.Second, func() bool { return g.InFlight() == conns }, "every connection is being served")
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	growth := int64(after.HeapInuse) - int64(before.HeapInuse)
+	t.Logf("heap in use grew by %.2f MiB for %d connections each declaring %d bytes and sending 1",
+		float64(growth)/(1<<20), conns, declared)
+	assert.Less(t, growth, int64(20<<20))
+	assert.Zero(t, stub.Count(), "nothing is forwarded before the body is complete")
+}
+
+// A provider's response headers are bounded: an endless header fails the attempt instead of
+// growing the gateway's memory.
+func TestOversizedResponseHeadersFailTheAttempt(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("X-Padding", strings.Repeat("p", 512<<10))
+		_, _ = io.WriteString(w, `{}`)
+	}))
+	t.Cleanup(upstream.Close)
+	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin", endpoint("big", upstream.Listener.Addr().String(), ""))})
+	r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody)
+	assert.Equal(t, http.StatusBadGateway, r.status, r.body)
+	assert.Contains(t, r.body, "big:")
+}
+
+const countBased100 = "{fallback: true, retry_policy: {name: CountBased, config: {times: 100}}}"
+
+// maxAttempts bounds a request's attempts, retries and fallbacks together: four endpoints that
+// each allow 101 attempts cost at most 10, and every endpoint still gets one.
+func TestRetryBudgetBoundsAttemptsAcrossFallbacks(t *testing.T) {
+	var stubs []*llmstub.Stub
+	var endpoints []string
+	for _, id := range []string{"a", "b", "c", "d"} {
+		s := llmstub.Start(t, llmstub.WithName(id), llmstub.WithDefault(llmstub.Status(503)))
+		stubs = append(stubs, s)
+		endpoints = append(endpoints, endpoint(id, s.Addr(), countBased100))
+	}
+	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin", endpoints...)})
+
+	start := time.Now()
+	r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody)
+	took := time.Since(start)
+
+	assert.Equal(t, http.StatusServiceUnavailable, r.status, "the last upstream answer")
+	assert.Equal(t, "10", r.header.Get("X-Pixiu-Attempts"))
+	total := 0
+	for _, s := range stubs {
+		assert.Positive(t, s.Count(), "%s was tried", s.Name())
+		total += s.Count()
+	}
+	assert.Equal(t, 10, total)
+	assert.Less(t, took, time.Second)
+	assert.Equal(t, 10.0, metricValue(t, g, "pixiu_llm_upstream_attempts_total", map[string]string{"cluster": "chat"}, false))
+}
+
+// Without any upstream answer, the error body says how many attempts were made, names the
+// endpoints and the kind of failure, and never an address.
+func TestUnreachableEndpointsErrorNamesKindsNotAddresses(t *testing.T) {
+	var endpoints []string
+	for _, id := range []string{"a", "b", "c", "d"} {
+		endpoints = append(endpoints, endpoint(id, closedAddr(t), countBased100))
+	}
+	g := startGateway(t, gatewaySpec{filter: "{timeout: 5s, scheme: http, maxAttempts: 6}",
+		clusters: clusterYAML("chat", "RoundRobin", endpoints...)})
+
+	r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody)
+	assert.Equal(t, http.StatusBadGateway, r.status)
+	assert.Equal(t, "6", r.header.Get("X-Pixiu-Attempts"))
+	assert.Contains(t, r.body, "no endpoint answered after 6 attempts (maxAttempts 6 reached)")
+	for _, id := range []string{"a", "b", "c", "d"} {
+		assert.Contains(t, r.body, id+": connection refused (")
+	}
+	for _, leak := range []string{"127.0.0.1", "dial", "tcp"} {
+		assert.NotContains(t, r.body, leak)
+	}
+}
+
+// Operators see a fallback, a cooldown and an unanswered request at WARN, once per endpoint and
+// reason per interval however many requests fail.
+func TestFailuresAreWarnedOncePerInterval(t *testing.T) {
+	a := llmstub.Start(t, llmstub.WithName("a"), llmstub.WithDefault(llmstub.Status(503)))
+	b := llmstub.Start(t, llmstub.WithName("b"), llmstub.WithDefault(llmstub.Status(502)))
+	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin",
+		endpoint("a", a.Addr(), "{fallback: true, health_check_interval: 60000}"),
+		endpoint("b", b.Addr(), "{fallback: true, health_check_interval: 60000}"))})
+
+	hc := client(t)
+	for range 5 {
+		status := post(t, hc, g.URL+"/v1/chat/completions", chatBody).status
+		assert.Contains(t, []int{http.StatusBadGateway, http.StatusServiceUnavailable}, status)
+	}
+	logs := g.logs.String()
+	warnings := func(parts ...string) int {
+		n := 0
+	lines:
+		for _, line := range strings.Split(logs, "\n") {
+			for _, p := range append(parts, "level=WARN") {
+				if !strings.Contains(line, p) {
+					continue lines
+				}
+			}
+			n++
+		}
+		return n
+	}
+	fallback := `msg="endpoint failed; falling back to the next one"`
+	assert.Equal(t, 1, warnings(fallback, "endpoint=a", `failure="status 503"`, "next=b"), logs)
+	assert.Equal(t, 1, warnings(fallback, "endpoint=b", `failure="status 502"`, "next=a"), logs)
+	assert.Equal(t, 2, warnings(`msg="endpoint cooling down after failing"`), logs)
+	assert.Equal(t, 2, warnings(`msg="no endpoint answered the request"`, "attempts=2"), logs)
+}
+
+// A success ends an endpoint's cooldown at once instead of letting it run out.
+func TestSuccessEndsACooldown(t *testing.T) {
+	stub := llmstub.Start(t)
+	stub.Script(llmstub.Status(503))
+	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin",
+		endpoint("only", stub.Addr(), "{health_check_interval: 3600000}"))})
+	health := g.Clusters.Cluster("chat").Member("only").Health
+
+	hc := client(t)
+	require.Equal(t, http.StatusServiceUnavailable, post(t, hc, g.URL+"/v1/chat/completions", chatBody).status)
+	require.True(t, health.CoolingDown(time.Now()), "the failure started a cooldown")
+	require.Equal(t, http.StatusOK, post(t, hc, g.URL+"/v1/chat/completions", chatBody).status,
+		"a cluster whose every endpoint cools down is tried anyway")
+	assert.False(t, health.CoolingDown(time.Now()), "the success ended the cooldown")
+}
+
+// A provider that goes silent in the middle of a stream is cut after streamIdleTimeout: the
+// client gets an OpenAI-shaped error event, then the connection closes.
+func TestSilentStreamIsCutWithAnErrorEvent(t *testing.T) {
+	stub := llmstub.Start(t, llmstub.WithDefault(llmstub.StallAfter(2, llmstub.Forever)))
+	g := startGateway(t, gatewaySpec{filter: "{timeout: 5s, scheme: http, streamIdleTimeout: 2s}",
+		listener: "{access_log: {enabled: true, format: text}}",
+		clusters: clusterYAML("chat", "RoundRobin", endpoint("quiet", stub.Addr(), ""))})
+
+	start := time.Now()
+	req, err := http.NewRequest(http.MethodPost, g.URL+"/v1/chat/completions", strings.NewReader(streamBody(false)))
+	require.NoError(t, err)
+	resp, err := client(t).Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	body, readErr := io.ReadAll(resp.Body)
+	took := time.Since(start)
+
+	assert.Error(t, readErr, "the connection is closed, not the stream finished")
+	assert.Less(t, took, 3*time.Second)
+	assert.GreaterOrEqual(t, took, 2*time.Second)
+	events := strings.Split(strings.TrimSpace(string(body)), "\n\n")
+	require.GreaterOrEqual(t, len(events), 3, string(body))
+	assert.Contains(t, events[len(events)-1], `data: {"error":{"message":"the upstream sent nothing for 2s; the stream was ended","type":"server_error","code":"stream_idle_timeout"}}`)
+	assert.NotContains(t, string(body), "[DONE]")
+	eventually(t, 5*time.Second, func() bool {
+		return metricValue(t, g, "pixiu_llm_streams_cut_total", map[string]string{"cluster": "chat", "endpoint": "quiet", "reason": "stream_idle"}, false) == 1
+	}, "the cut is counted")
+	eventually(t, 5*time.Second, func() bool { return strings.Contains(g.logs.String(), "cut=stream_idle") },
+		"the access log says the stream was cut")
+}
+
+// The access log line of a request that fell back names both endpoints, the one that answered
+// and the attempt count.
+func TestAccessLogOfAFallbackNamesBothEndpoints(t *testing.T) {
+	a := llmstub.Start(t, llmstub.WithName("a"), llmstub.WithDefault(llmstub.Status(503)))
+	b := llmstub.Start(t, llmstub.WithName("b"))
+	g := startGateway(t, gatewaySpec{listener: "{access_log: {enabled: true, format: text}}",
+		clusters: clusterYAML("chat", "RoundRobin", endpoint("a", a.Addr(), countBased2), endpoint("b", b.Addr(), countBased2))})
+
+	r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody)
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	assert.Equal(t, "4", r.header.Get("X-Pixiu-Attempts"))
+
+	var access []string
+	for _, line := range strings.Split(g.logs.String(), "\n") {
+		if strings.Contains(line, "msg=access") {
+			access = append(access, line)
+		}
+	}
+	require.Len(t, access, 1, g.logs.String())
+	for _, want := range []string{"route=/", "cluster=chat", "endpoint=b", "tried=a,b", "attempts=4", "status=200",
+		"method=POST", "path=/v1/chat/completions", "tokens.total=", "ttfb_ms=", "duration_ms="} {
+		assert.Contains(t, access[0], want)
+	}
+}
