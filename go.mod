@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	dubbo.apache.org/dubbo-go/v3 v3.3.1
 	github.com/creasty/defaults v1.11.0
+	github.com/hashicorp/go-uuid v1.0.3
 	github.com/nacos-group/nacos-sdk-go v1.1.4
 	github.com/openai/openai-go v1.12.0
 	github.com/prometheus/client_golang v1.25.0

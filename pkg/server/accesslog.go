@@ -43,6 +43,7 @@ func (a *accessLog) write(rec *filter.Record) {
 		return
 	}
 	attrs := []slog.Attr{
+		slog.String("request_id", rec.RequestID),
 		slog.String("method", rec.Method),
 		slog.String("path", shorten(rec.Path, maxLoggedPath)),
 		slog.Int("status", rec.Status),

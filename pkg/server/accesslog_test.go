@@ -34,7 +34,7 @@ func TestAccessLogJSONLine(t *testing.T) {
 	a, err := newAccessLog(model.AccessLog{Enabled: true, Format: "JSON"}, &out)
 	require.NoError(t, err)
 	a.write(&filter.Record{
-		Start: time.Now().Add(-1500 * time.Millisecond), Method: "POST", Path: "/v1/chat/completions",
+		Start: time.Now().Add(-1500 * time.Millisecond), RequestID: "req-1", Method: "POST", Path: "/v1/chat/completions",
 		Route: "/v1", Consumer: "team-a", Cluster: "chat", Endpoint: "b", Tried: []string{"a", "b"},
 		Attempts: 4, Status: 200, FirstByte: 250 * time.Millisecond, Model: "stub-model",
 		Usage: filter.Usage{Prompt: 3, Completion: 5, Total: 8, Reported: true}, Cut: "stream_idle",
@@ -45,7 +45,7 @@ func TestAccessLogJSONLine(t *testing.T) {
 	for k, want := range map[string]any{
 		"consumer": "team-a", "route": "/v1", "cluster": "chat", "endpoint": "b", "tried": "a,b",
 		"attempts": 4.0, "status": 200.0, "ttfb_ms": 250.0, "model": "stub-model", "cut": "stream_idle",
-		"method": "POST", "path": "/v1/chat/completions",
+		"method": "POST", "path": "/v1/chat/completions", "request_id": "req-1",
 	} {
 		assert.Equal(t, want, line[k], k)
 	}

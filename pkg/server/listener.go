@@ -14,6 +14,7 @@ import (
 
 	"github.com/pixiu-llm/gateway/pkg/common/extension/filter"
 	"github.com/pixiu-llm/gateway/pkg/common/openaierror"
+	"github.com/pixiu-llm/gateway/pkg/common/requestid"
 	"github.com/pixiu-llm/gateway/pkg/common/urlpath"
 	"github.com/pixiu-llm/gateway/pkg/config"
 	"github.com/pixiu-llm/gateway/pkg/model"
@@ -94,7 +95,10 @@ func newListener(doc *config.Document, index int, l *model.Listener, env filter.
 func (l *listener) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	l.inFlight.Add(1)
 	defer l.inFlight.Add(-1)
-	rec := &filter.Record{Start: time.Now(), Method: req.Method, Path: req.URL.Path}
+	rec := &filter.Record{Start: time.Now(), Method: req.Method, Path: req.URL.Path, RequestID: requestid.Ensure(req)}
+	if rec.RequestID != "" {
+		w.Header()[requestid.ResponseHeader] = []string{rec.RequestID}
+	}
 	rw := &filter.RecordingWriter{ResponseWriter: w, Rec: rec}
 	defer l.access.write(rec) // deferred: a stream cut off by panicking is logged too
 	// A path that could climb out of its route's prefix is refused before any route sees it.

@@ -11,9 +11,11 @@ import (
 // once the chain has returned; filters fill in what they know on the way. It belongs to the
 // goroutine serving the request: no locking.
 type Record struct {
-	Start  time.Time
-	Method string
-	Path   string
+	Start time.Time
+	// RequestID is the id the client, the provider and the access log see (X-Request-Id).
+	RequestID string
+	Method    string
+	Path      string
 	// Route is the matched route's prefix or path; empty when no route matched.
 	Route string
 	// Consumer is the name of the authenticated consumer; empty without an auth filter.

@@ -225,3 +225,31 @@ func TestAccessLogOfAFallbackNamesBothEndpoints(t *testing.T) {
 		assert.Contains(t, access[0], want)
 	}
 }
+
+// One id follows a request: the client gets it back, the provider receives it, the access log
+// names it; a client's own X-Request-Id is that id.
+func TestRequestIDIsSharedByClientProviderAndAccessLog(t *testing.T) {
+	stub := llmstub.Start(t)
+	g := startGateway(t, gatewaySpec{listener: "{access_log: {enabled: true, format: text}}",
+		clusters: clusterYAML("chat", "RoundRobin", endpoint("a", stub.Addr(), ""))})
+
+	r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody)
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	id := r.header.Get("X-Pixiu-Request-Id")
+	require.Len(t, id, 36)
+	got, ok := stub.Last()
+	require.True(t, ok)
+	assert.Equal(t, id, got.Header.Get("X-Request-Id"))
+	assert.Contains(t, g.logs.String(), "request_id="+id)
+
+	req, err := http.NewRequest(http.MethodPost, g.URL+"/v1/chat/completions", strings.NewReader(chatBody))
+	require.NoError(t, err)
+	req.Header.Set("X-Request-Id", "client-trace-7")
+	resp, err := client(t).Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, "client-trace-7", resp.Header.Get("X-Pixiu-Request-Id"))
+	got, _ = stub.Last()
+	assert.Equal(t, "client-trace-7", got.Header.Get("X-Request-Id"))
+	assert.Contains(t, g.logs.String(), "request_id=client-trace-7")
+}
