@@ -35,8 +35,14 @@ func WithClock(now func() time.Time) Option { return func(l *Limiter) { l.now = 
 // WithMetrics counts requests, tokens and rejections per consumer in m.
 func WithMetrics(m *metrics.Metrics) Option { return func(l *Limiter) { l.metrics = m } }
 
-// WithLogger logs store failures to logger.
-func WithLogger(logger *slog.Logger) Option { return func(l *Limiter) { l.logger = logger } }
+// WithLogger logs store failures to logger; nil keeps slog.Default.
+func WithLogger(logger *slog.Logger) Option {
+	return func(l *Limiter) {
+		if logger != nil {
+			l.logger = logger
+		}
+	}
+}
 
 // New returns a limiter for the consumers' limits (by consumer name; consumers not in the map
 // are not limited). It rejects negative limits, naming the consumer and the key.
