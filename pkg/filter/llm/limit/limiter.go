@@ -95,8 +95,9 @@ func (l *Limiter) Charge(consumer string, tokens int64) {
 }
 
 // Observe charges the total tokens of a finished request to its consumer, when the request had
-// one and the upstream reported usage (a stream reports it only when the client asked with
-// stream_options.include_usage). It suits a filter.Observer.
+// one and the upstream reported usage (a stream reports it only when its request asks with
+// stream_options.include_usage, which the proxy adds to requests marked
+// filter.WithUsageWanted). It suits a filter.Observer.
 func (l *Limiter) Observe(rec *filter.Record) {
 	if rec.Consumer == "" || !rec.Usage.Reported {
 		return
