@@ -60,7 +60,7 @@ func (d *demo) rejectedInstance(parent context.Context) error {
 							d.out.info("GET %s ->", url)
 							d.out.info("  adapter %s, registry %s, rejected: service %s instance %s key %q: %s",
 								a.ID, r.Name, rej.Service, rej.Instance, rej.Key, rej.Reason)
-							if err := d.showRejectedMetric(ctx); err != nil {
+							if err := d.showMetric(ctx, "pixiu_registry_rejected_instances{"); err != nil {
 								return err
 							}
 							reply, who, err := d.chat(ctx)
@@ -96,8 +96,8 @@ func (d *demo) removeBroken() error {
 	return nil
 }
 
-// showRejectedMetric prints the gateway's rejected-instances gauge.
-func (d *demo) showRejectedMetric(ctx context.Context) error {
+// showMetric prints the first line of the gateway's /metrics that starts with series.
+func (d *demo) showMetric(ctx context.Context, series string) error {
 	url := d.metricsURL + "/metrics"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -113,12 +113,12 @@ func (d *demo) showRejectedMetric(ctx context.Context) error {
 		return err
 	}
 	for _, line := range strings.Split(string(body), "\n") {
-		if strings.HasPrefix(line, "pixiu_registry_rejected_instances{") {
+		if strings.HasPrefix(line, series) {
 			d.out.info("GET %s -> %s", url, line)
 			return nil
 		}
 	}
-	return fmt.Errorf("%s has no pixiu_registry_rejected_instances", url)
+	return fmt.Errorf("%s has no %s", url, series)
 }
 
 func fetchRegistries(ctx context.Context, url string) (*registriesView, error) {
