@@ -65,7 +65,10 @@ func (d *demo) chat(ctx context.Context) (reply, who string, err error) {
 func (d *demo) stream(ctx context.Context, onChunk func(i int, at time.Duration, text string)) (who string, chunks int, err error) {
 	client := d.client()
 	began := time.Now()
-	s := client.Chat.Completions.NewStreaming(ctx, chatParams("Tell me who you are, slowly."))
+	params := chatParams("Tell me who you are, slowly.")
+	// As OpenAI does, the stub sends the stream's token usage in a last chunk only when asked.
+	params.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+	s := client.Chat.Completions.NewStreaming(ctx, params)
 	defer s.Close()
 	var acc openai.ChatCompletionAccumulator
 	for s.Next() {

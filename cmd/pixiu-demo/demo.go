@@ -95,6 +95,7 @@ func (d *demo) run(ctx context.Context) error {
 		d.startGateway,
 		d.roundRobin,
 		d.streaming,
+		d.tokens,
 		d.fallback,
 		d.providerLeaves,
 		d.providerJoins,

@@ -44,6 +44,7 @@ func TestDemoRunsToTheEnd(t *testing.T) {
 		"exit status 1: the message names the metadata key",
 		"answered by alpha", "answered by beta", "answered by gamma",
 		"chunk 3", "-> fallback -> answered by beta",
+		`msg="llm usage" filter=dgp.filter.llm.tokenizer cluster=chat`, "pixiu_llm_total_tokens_total{",
 		"the gateway no longer routes to alpha",
 		"models.list() -> gamma-model", "model gamma-model  -> answered by gamma", "404 model_not_found",
 		"-> 429 rate_limit_exceeded, Retry-After:", "no provider asked", "-> served again: a stream",

@@ -82,7 +82,12 @@ func (d *demo) servedAfter(ctx context.Context, retryAfter int) error {
 	d.counted(who)
 	d.out.info("%ds later -> served again: a stream from %s; the client did not ask for usage, the gateway did", retryAfter, who)
 	d.out.info("    (trial has a tokens limit): the last chunk reported %d tokens, charged like any answer", acc.Usage.TotalTokens)
-	return d.showMetric(ctx, `pixiu_consumer_limited_total{consumer="trial",limit="tokens_per_minute"}`)
+	lines, err := d.metricLines(ctx, `pixiu_consumer_limited_total{consumer="trial",limit="tokens_per_minute"}`)
+	if err != nil {
+		return err
+	}
+	d.out.info("GET %s/metrics -> %s", d.metricsURL, lines[0])
+	return nil
 }
 
 func trialParams() openai.ChatCompletionNewParams {

@@ -60,7 +60,7 @@ func (d *demo) rejectedInstance(parent context.Context) error {
 							d.out.info("GET %s ->", url)
 							d.out.info("  adapter %s, registry %s, rejected: service %s instance %s key %q: %s",
 								a.ID, r.Name, rej.Service, rej.Instance, rej.Key, rej.Reason)
-							if err := d.showMetric(ctx, "pixiu_registry_rejected_instances{"); err != nil {
+							if err := d.showRejectedMetric(ctx); err != nil {
 								return err
 							}
 							reply, who, err := d.chat(ctx)
@@ -96,29 +96,46 @@ func (d *demo) removeBroken() error {
 	return nil
 }
 
-// showMetric prints the first line of the gateway's /metrics that starts with series.
-func (d *demo) showMetric(ctx context.Context, series string) error {
-	url := d.metricsURL + "/metrics"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+// showRejectedMetric prints the gateway's rejected-instances gauge.
+func (d *demo) showRejectedMetric(ctx context.Context) error {
+	lines, err := d.metricLines(ctx, "pixiu_registry_rejected_instances{")
 	if err != nil {
 		return err
 	}
+	d.out.info("GET %s/metrics -> %s", d.metricsURL, lines[0])
+	return nil
+}
+
+// metricLines returns the lines of the gateway's /metrics that start with one of prefixes, in
+// scrape order; an error when there is none.
+func (d *demo) metricLines(ctx context.Context, prefixes ...string) ([]string, error) {
+	url := d.metricsURL + "/metrics"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var out []string
 	for _, line := range strings.Split(string(body), "\n") {
-		if strings.HasPrefix(line, series) {
-			d.out.info("GET %s -> %s", url, line)
-			return nil
+		for _, p := range prefixes {
+			if strings.HasPrefix(line, p) {
+				out = append(out, line)
+				break
+			}
 		}
 	}
-	return fmt.Errorf("%s has no %s", url, series)
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s has no %s series", url, strings.Join(prefixes, ", "))
+	}
+	return out, nil
 }
 
 func fetchRegistries(ctx context.Context, url string) (*registriesView, error) {

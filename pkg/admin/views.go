@@ -11,6 +11,7 @@ import (
 	"github.com/pixiu-llm/gateway/pkg/cluster/retry"
 	"github.com/pixiu-llm/gateway/pkg/common/extension/adapter"
 	"github.com/pixiu-llm/gateway/pkg/common/redact"
+	"github.com/pixiu-llm/gateway/pkg/model"
 )
 
 // The JSON documents of the admin API. They are built from the same snapshots requests use, so
@@ -26,6 +27,8 @@ type ClustersView struct {
 type ClusterView struct {
 	Name     string `json:"name"`
 	LbPolicy string `json:"lb_policy"`
+	// Consistent is what RingHashing and MaglevHashing hash, for those policies only.
+	Consistent *model.ConsistentHash `json:"consistent,omitempty"`
 	// Available counts endpoints not cooling down.
 	Available int            `json:"available"`
 	Endpoints []EndpointView `json:"endpoints"`
@@ -128,6 +131,10 @@ type AdapterHealth struct {
 
 func clusterView(c *cluster.Cluster, now time.Time, secrets []string) ClusterView {
 	v := ClusterView{Name: c.Name, LbPolicy: c.LbPolicy, Endpoints: make([]EndpointView, 0, len(c.Members))}
+	if c.LbPolicy == model.LoadBalancerRingHashing || c.LbPolicy == model.LoadBalancerMaglevHashing {
+		ch := c.ConsistentHash()
+		v.Consistent = &ch
+	}
 	for i, m := range c.Members {
 		ev := endpointView(m, now, secrets)
 		ev.Position = i

@@ -1,10 +1,9 @@
 package cluster
 
 import (
-	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -25,44 +24,47 @@ type Cluster struct {
 	cursor *atomic.Uint64
 	// models holds, per model an endpoint lists, the cluster narrowed to those endpoints.
 	models modelIndex
+
+	// consistent, key and hash serve the hashing policies; hash is nil for the others.
+	consistent model.ConsistentHash
+	key        requestKey
+	hash       hashTable
 }
 
 type pickFunc func(c *Cluster, now time.Time) *Member
 
 var balancers = map[string]pickFunc{
-	strings.ToLower(model.LoadBalancerRoundRobin):   pickRoundRobin,
-	strings.ToLower(model.LoadBalancerRand):         pickRand,
-	strings.ToLower(model.LoadBalancerWeightRandom): pickWeightRandom,
+	model.LoadBalancerRoundRobin:   pickRoundRobin,
+	model.LoadBalancerRand:         pickRand,
+	model.LoadBalancerWeightRandom: pickWeightRandom,
+	// Without a request to hash (Pick), the hashing policies go round robin.
+	model.LoadBalancerRingHashing:   pickRoundRobin,
+	model.LoadBalancerMaglevHashing: pickRoundRobin,
 }
 
-// ValidLbPolicy returns the canonical name of a load-balancing policy, or an error listing the known ones.
-func ValidLbPolicy(name string) (string, error) {
-	if name == "" {
-		return model.LoadBalancerRoundRobin, nil
-	}
-	for _, known := range []string{model.LoadBalancerRoundRobin, model.LoadBalancerRand, model.LoadBalancerWeightRandom} {
-		if strings.EqualFold(name, known) {
-			return known, nil
-		}
-	}
-	return "", fmt.Errorf("unknown lb_policy %q (known: %s, %s, %s)", name,
-		model.LoadBalancerRoundRobin, model.LoadBalancerRand, model.LoadBalancerWeightRandom)
+// Option adjusts a snapshot built by New.
+type Option func(*Cluster)
+
+// WithConsistentHash sets what the hashing policies hash and how large their tables are.
+// ValidConsistentHash must have accepted ch.
+func WithConsistentHash(ch model.ConsistentHash) Option {
+	return func(c *Cluster) { c.consistent = ch }
 }
 
-// New builds a cluster snapshot from members in cluster order. lbPolicy must have passed
-// ValidLbPolicy; cursor may be nil for a new cluster. The members slice is owned by the snapshot.
-func New(name, lbPolicy string, members []*Member, cursor *atomic.Uint64) *Cluster {
-	c := build(name, lbPolicy, members, cursor)
+// New builds a cluster snapshot from members in cluster order. lbPolicy is a name LbPolicy knows
+// (any spelling; an unknown one means RoundRobin); cursor may be nil for a new cluster. The
+// members slice is owned by the snapshot.
+func New(name, lbPolicy string, members []*Member, cursor *atomic.Uint64, opts ...Option) *Cluster {
+	c := build(name, lbPolicy, members, cursor, opts...)
 	c.models = indexModels(c)
 	return c
 }
 
 // build is New without the model index.
-func build(name, lbPolicy string, members []*Member, cursor *atomic.Uint64) *Cluster {
-	pick, ok := balancers[strings.ToLower(lbPolicy)]
+func build(name, lbPolicy string, members []*Member, cursor *atomic.Uint64, opts ...Option) *Cluster {
+	canonical, ok := LbPolicy(lbPolicy)
 	if !ok {
-		pick = pickRoundRobin
-		lbPolicy = model.LoadBalancerRoundRobin
+		canonical = model.LoadBalancerRoundRobin
 	}
 	if cursor == nil {
 		cursor = new(atomic.Uint64)
@@ -81,18 +83,46 @@ func build(name, lbPolicy string, members []*Member, cursor *atomic.Uint64) *Clu
 		total += m.Weight()
 		cum[i] = total
 	}
-	return &Cluster{Name: name, LbPolicy: lbPolicy, Members: members, pick: pick, cursor: cursor, cumWeight: cum}
+	c := &Cluster{Name: name, LbPolicy: canonical, Members: members, pick: balancers[canonical], cursor: cursor, cumWeight: cum}
+	for _, opt := range opts {
+		opt(c)
+	}
+	if hashingPolicy(canonical) {
+		c.key = newRequestKey(c.consistent.Header)
+		c.hash = newHashTable(canonical, c.consistent, members)
+	}
+	return c
 }
+
+// WithMembers returns a snapshot of the same cluster (policy, round-robin cursor, hashing
+// settings) with other members.
+func (c *Cluster) WithMembers(members []*Member) *Cluster {
+	return New(c.Name, c.LbPolicy, members, c.cursor, WithConsistentHash(c.consistent))
+}
+
+// ConsistentHash returns the cluster's hashing settings.
+func (c *Cluster) ConsistentHash() model.ConsistentHash { return c.consistent }
 
 // Cursor is the round-robin cursor to hand to the next snapshot of this cluster.
 func (c *Cluster) Cursor() *atomic.Uint64 { return c.cursor }
 
 // Pick chooses the first member for a request by the cluster's policy among members that are not
 // cooling down. When every member is cooling down it picks among all of them rather than fail.
-// It returns nil only for an empty cluster.
+// It returns nil only for an empty cluster. The hashing policies need the request: see PickFor.
 func (c *Cluster) Pick(now time.Time) *Member {
+	return c.PickFor(nil, now)
+}
+
+// PickFor is Pick for request r: the hashing policies (RingHashing, MaglevHashing) pick the
+// member owning the hash of r's key, skipping members that cool down; the other policies do not
+// look at r. With a nil r the hashing policies go round robin. It takes no lock and, for the
+// hashing policies, allocates nothing.
+func (c *Cluster) PickFor(r *http.Request, now time.Time) *Member {
 	if len(c.Members) == 0 {
 		return nil
+	}
+	if c.hash != nil && r != nil {
+		return c.hash.pick(c, c.key.hash(r), now)
 	}
 	return c.pick(c, now)
 }

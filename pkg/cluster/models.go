@@ -31,7 +31,7 @@ func indexModels(c *Cluster) modelIndex {
 	for name, members := range byModel {
 		cursor := new(atomic.Uint64)
 		cursor.Store(rand.Uint64N(uint64(len(members))))
-		idx[name] = build(c.Name, c.LbPolicy, members, cursor)
+		idx[name] = build(c.Name, c.LbPolicy, members, cursor, WithConsistentHash(c.consistent))
 	}
 	return idx
 }

@@ -7,10 +7,6 @@ import (
 // newLLMCommand groups the provider-side tools: registering an LLM service instance in Nacos
 // with gateway metadata, and checking metadata the way the gateway reads it.
 func newLLMCommand() *cobra.Command {
-	c := &cobra.Command{
-		Use:   "llm",
-		Short: "Register LLM providers in Nacos and check their gateway metadata",
-	}
-	c.AddCommand(newLLMRegisterCommand(), newLLMValidateCommand())
-	return c
+	return newGroupCommand("llm", "Register LLM providers in Nacos and check their gateway metadata",
+		newLLMRegisterCommand(), newLLMValidateCommand())
 }

@@ -58,16 +58,20 @@ The API key is read from the environment variable named by --api-key-env, never 
 https://api.deepseek.com) the gateway dials the first domain instead, and --ip/--port default
 to this host's address and the domain's port.`,
 		Example: `  export DEEPSEEK_API_KEY=...
-  pixiu llm register --nacos 127.0.0.1:8848 --service llm-deepseek --cluster chat \
-    --id deepseek-primary --address https://api.deepseek.com --api-key-env DEEPSEEK_API_KEY \
-    --retry-policy CountBased --retry-config '{"times": 2}' --fallback \
-    --models deepseek-chat,deepseek-reasoner`,
+  pixiu llm register --nacos 127.0.0.1:8848 --group llm-providers --service llm-deepseek \
+    --cluster chat --id deepseek-primary --address https://api.deepseek.com \
+    --api-key-env DEEPSEEK_API_KEY --retry-policy CountBased --retry-config '{"times": 2}' --fallback \
+    --models deepseek-chat,deepseek-reasoner
+
+  The group must be the one the gateway's adapter watches (configs/pixiu-registry.yaml:
+  llm-providers).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			inst, err := f.instance()
 			if err != nil {
 				return err
 			}
+			warnUnknownMetaKeys(c.ErrOrStderr(), "--metadata", inst.Metadata)
 			summary, err := llmprovider.Check(inst)
 			if err != nil {
 				return fmt.Errorf("not registered: %w", err)

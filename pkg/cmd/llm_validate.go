@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
 	"github.com/pixiu-llm/gateway/pkg/llmprovider"
 )
 
@@ -49,6 +50,9 @@ or an instance with its own fields and the metadata under "metadata":
 			if err != nil {
 				return fmt.Errorf("read %s: %w", name, err)
 			}
+			if in, _, err := llmprovider.ParseFile(data); err == nil {
+				warnUnknownMetaKeys(c.ErrOrStderr(), name, in.Metadata)
+			}
 			summary, err := llmprovider.CheckFile(data)
 			if err != nil {
 				return fmt.Errorf("%s: rejected: %w", name, err)
@@ -60,5 +64,13 @@ or an instance with its own fields and the metadata under "metadata":
 			}
 			return nil
 		},
+	}
+}
+
+// warnUnknownMetaKeys prints a warning for every llm-meta.* key the gateway does not read; a
+// typo such as llm-meta.fallbak would otherwise leave the setting off without a word.
+func warnUnknownMetaKeys(w io.Writer, source string, meta map[string]string) {
+	for _, u := range registry.UnknownLLMMetaKeys(meta) {
+		fmt.Fprintf(w, "%s: warning: %s\n", source, u)
 	}
 }

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"fmt"
 	"reflect"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/creasty/defaults"
 	"gopkg.in/yaml.v3"
+
+	"github.com/pixiu-llm/gateway/pkg/common/suggest"
 )
 
 var durationType = reflect.TypeOf(time.Duration(0))
@@ -34,7 +37,7 @@ func unknownKeys(n *yaml.Node, t reflect.Type, path string) []Warning {
 			p := joinKey(path, key)
 			f, ok := fields[key]
 			if !ok {
-				warnings = append(warnings, Warning{Line: n.Content[i].Line, Path: p, Msg: "unknown key, ignored"})
+				warnings = append(warnings, unknownKey(n.Content[i].Line, p, key, fields))
 				continue
 			}
 			warnings = append(warnings, unknownKeys(n.Content[i+1], f, p)...)
@@ -45,6 +48,20 @@ func unknownKeys(n *yaml.Node, t reflect.Type, path string) []Warning {
 		}
 	}
 	return warnings
+}
+
+func unknownKey(line int, path, key string, fields map[string]reflect.Type) Warning {
+	w := Warning{Line: line, Path: path, Msg: "unknown key, ignored"}
+	known := make([]string, 0, len(fields))
+	for k := range fields {
+		known = append(known, k)
+	}
+	sort.Strings(known) // ties go to the same key every time
+	if s, ok := suggest.Closest(key, known); ok {
+		w.Suggest = s
+		w.Msg = fmt.Sprintf("unknown key, ignored; did you mean %q?", s)
+	}
+	return w
 }
 
 func yamlFields(t reflect.Type) map[string]reflect.Type {
@@ -89,6 +106,9 @@ func Decode(raw map[string]any, target any, path string) ([]Warning, error) {
 		var n yaml.Node
 		if err := yaml.Unmarshal(buf.Bytes(), &n); err != nil {
 			return nil, &FieldError{Path: path, Err: err}
+		}
+		if err := checkDurations(&n, reflect.TypeOf(target), path); err != nil {
+			return nil, err
 		}
 		if err := n.Decode(target); err != nil {
 			return nil, &FieldError{Path: path, Err: cleanYAMLError(err)}

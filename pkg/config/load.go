@@ -27,6 +27,8 @@ type Warning struct {
 	Line int
 	Path string
 	Msg  string
+	// Suggest is, for an unknown key, the known key it was probably meant to be.
+	Suggest string
 	// Info marks a remark that is expected in a valid config (a route to a cluster only an
 	// adapter provides); it is logged at info level rather than as a warning.
 	Info bool
@@ -89,17 +91,23 @@ func Load(name string, data []byte) (*Document, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, &Error{File: name, Err: errors.New("file is empty")}
 		}
-		return nil, &Error{File: name, Line: yamlErrorLine(err), Err: fmt.Errorf("invalid yaml: %w", err)}
+		return nil, &Error{File: name, Line: yamlErrorLine(err), Err: fmt.Errorf("invalid yaml: %w", cleanYAMLError(err))}
 	}
 	doc.root = &root
 	doc.Warnings = append(doc.Warnings, expandEnv(&root, "")...)
-	if err := normalizeEndpointIDs(&root); err != nil {
+	upstream, err := normalizeUpstreamSpellings(&root)
+	doc.Warnings = append(doc.Warnings, upstream...)
+	if err != nil {
+		return nil, doc.locate(err)
+	}
+	bootstrapType := reflect.TypeOf(model.Bootstrap{})
+	if err := checkDurations(&root, bootstrapType, ""); err != nil {
 		return nil, doc.locate(err)
 	}
 	if err := root.Decode(doc.Bootstrap); err != nil {
 		return nil, &Error{File: name, Line: yamlErrorLine(err), Err: cleanYAMLError(err)}
 	}
-	doc.Warnings = append(doc.Warnings, unknownKeys(&root, reflect.TypeOf(model.Bootstrap{}), "")...)
+	doc.Warnings = append(doc.Warnings, unknownKeys(&root, bootstrapType, "")...)
 	if err := defaults.Set(doc.Bootstrap); err != nil {
 		return nil, &Error{File: name, Err: fmt.Errorf("applying defaults: %w", err)}
 	}
@@ -109,7 +117,7 @@ func Load(name string, data []byte) (*Document, error) {
 		doc.Warnings = append(doc.Warnings, w)
 	}
 	if err != nil {
-		return nil, doc.locate(err)
+		return nil, doc.explain(doc.locate(err))
 	}
 	return doc, nil
 }
@@ -268,43 +276,6 @@ func emptyKeyNote(path string) string {
 	return ": the endpoint gets no key of its own, so requests reach it with the client's Authorization"
 }
 
-// normalizeEndpointIDs accepts upstream Pixiu's `ID` key for endpoints by renaming it to `id`.
-func normalizeEndpointIDs(root *yaml.Node) error {
-	clusters := lookup(root, "static_resources", "clusters")
-	if clusters == nil || clusters.Kind != yaml.SequenceNode {
-		return nil
-	}
-	for ci, c := range clusters.Content {
-		eps := lookup(c, "endpoints")
-		if eps == nil || eps.Kind != yaml.SequenceNode {
-			continue
-		}
-		for ei, ep := range eps.Content {
-			if ep.Kind != yaml.MappingNode {
-				continue
-			}
-			var lower, upper *yaml.Node
-			for i := 0; i+1 < len(ep.Content); i += 2 {
-				switch ep.Content[i].Value {
-				case "id":
-					lower = ep.Content[i]
-				case "ID":
-					upper = ep.Content[i]
-				}
-			}
-			if upper == nil {
-				continue
-			}
-			if lower != nil {
-				return &FieldError{Path: fmt.Sprintf("static_resources.clusters[%d].endpoints[%d].ID", ci, ei),
-					Err: errors.New("both `id` and `ID` are set; use one")}
-			}
-			upper.Value = "id"
-		}
-	}
-	return nil
-}
-
 func lookup(n *yaml.Node, keys ...string) *yaml.Node {
 	if n != nil && n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
@@ -342,7 +313,34 @@ func yamlErrorLine(err error) int {
 	return n
 }
 
+var yamlLinePrefix = regexp.MustCompile(`(?m)^\s*line \d+: `)
+
+// cleanYAMLError drops the yaml package's own "line N:" prefixes: the caller locates the error
+// once (and a plugin config's lines are those of re-encoded text, which mean nothing to users).
 func cleanYAMLError(err error) error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n")
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	msg = yamlLinePrefix.ReplaceAllString(msg, "")
 	return errors.New(strings.TrimSpace(msg))
+}
+
+// explain adds to a located error the unknown key that most likely caused it: a typo of the
+// key the error is about, such as `filter_chain:` for `filter_chains:`, which leaves the
+// listener without filters. The error then points at the typo, and keeps what went wrong.
+func (d *Document) explain(err error) error {
+	var located *Error
+	if !errors.As(err, &located) || located.Path == "" {
+		return err
+	}
+	for _, w := range d.Warnings {
+		if w.Suggest == "" || w.Info {
+			continue
+		}
+		parent := strings.TrimSuffix(w.Path, w.Path[strings.LastIndexByte(w.Path, '.')+1:])
+		if strings.HasPrefix(located.Path+".", parent+w.Suggest+".") || strings.HasPrefix(located.Path, parent+w.Suggest+"[") {
+			return &Error{File: d.File, Line: w.Line, Path: w.Path,
+				Err: fmt.Errorf("unknown key; did you mean %q? (without it: %w)", w.Suggest, located.Err)}
+		}
+	}
+	return err
 }

@@ -159,8 +159,6 @@ func TestLoadErrors(t *testing.T) {
 		{"empty file", "", 0, []string{"bad.yaml", "file is empty"}},
 		{"bad yaml", "static_resources:\n  listeners: [\n", 2, []string{"bad.yaml:2", "invalid yaml"}},
 		{"wrong type", "static_resources:\n  clusters: {name: x}\n", 2, []string{"bad.yaml:2", "cannot unmarshal"}},
-		{"unknown lb policy", listener + "  clusters:\n    - name: c\n      lb_policy: LeastBusy\n      endpoints: [{id: a, socket_address: {address: 127.0.0.1, port: 1}}]\n", 12,
-			[]string{"bad.yaml:12", "static_resources.clusters[0].lb_policy", `unknown lb_policy "LeastBusy"`, "RoundRobin"}},
 		{"route to missing cluster", listener, 9,
 			[]string{"bad.yaml:9", "routes[0].route.cluster", `cluster "c" is not defined`}},
 		{"duplicate endpoint ids", listener + "  clusters:\n    - name: c\n      endpoints:\n        - {id: a, socket_address: {address: 127.0.0.1, port: 1}}\n        - {id: a, socket_address: {address: 127.0.0.1, port: 2}}\n", 14,
@@ -174,7 +172,7 @@ func TestLoadErrors(t *testing.T) {
 		{"domain with a query", listener + "  clusters:\n    - name: c\n      endpoints:\n        - {id: a, socket_address: {domains: [\"https://api.example/v1?key=secret\"]}}\n", 13,
 			[]string{"bad.yaml:13", "endpoints[0].socket_address.domains[0]", "https://api.example/v1?[redacted]"}},
 		{"bad duration", listener + "      config: {read_timeout: 5 parsecs}\n  clusters:\n    - name: c\n      endpoints: [{id: a, socket_address: {address: 127.0.0.1, port: 1}}]\n", 10,
-			[]string{"bad.yaml:10", "5 parsecs", "time.Duration"}},
+			[]string{"bad.yaml:10", "static_resources.listeners[0].config.read_timeout", `"5 parsecs" is not a duration; want a duration like 60s`}},
 		{"bad listener port", strings.Replace(listener, "port: 0", "port: 70000", 1) + "  clusters:\n    - {name: c, endpoints: [{id: a, socket_address: {address: 127.0.0.1, port: 1}}]}\n", 4,
 			[]string{"bad.yaml:4", "socket_address.port", "70000"}},
 		{"unknown retry policy", listener + "  clusters:\n    - name: c\n      endpoints:\n        - id: a\n          socket_address: {address: 127.0.0.1, port: 1}\n          llm_meta: {retry_policy: {name: Forever}}\n", 15,
@@ -198,6 +196,14 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
+func TestUnknownLbPolicyWarnsAndBalancesRoundRobin(t *testing.T) {
+	doc, err := Load("lb.yaml", []byte("static_resources:\n  clusters:\n    - name: c\n      lb_policy: LeastBusy\n      endpoints: [{id: a, socket_address: {address: 127.0.0.1, port: 1}}]\n"))
+	require.NoError(t, err)
+	assert.Equal(t, "RoundRobin", doc.Bootstrap.StaticResources.Clusters[0].LbStr)
+	require.Len(t, doc.Warnings, 1)
+	assert.Equal(t, `line 4: static_resources.clusters[0].lb_policy: unknown lb_policy "LeastBusy" (known: RoundRobin, Rand, WeightRandom, RingHashing, MaglevHashing); using RoundRobin`, doc.Warnings[0].String())
+}
+
 func TestUnknownKeysWarn(t *testing.T) {
 	doc, err := Load("warn.yaml", []byte("static_resources:\n  listenrs: []\n  clusters:\n    - name: c\n      lb_polcy: Rand\n      endpoints: [{id: a, socket_address: {address: 127.0.0.1, port: 1}}]\nmetrics: {}\n"))
 	require.NoError(t, err)
@@ -206,9 +212,9 @@ func TestUnknownKeysWarn(t *testing.T) {
 		got = append(got, w.String())
 	}
 	assert.Equal(t, []string{
-		"line 2: static_resources.listenrs: unknown key, ignored",
-		"line 5: static_resources.clusters[0].lb_polcy: unknown key, ignored",
-		"line 7: metrics: unknown key, ignored",
+		`line 2: static_resources.listenrs: unknown key, ignored; did you mean "listeners"?`,
+		`line 5: static_resources.clusters[0].lb_polcy: unknown key, ignored; did you mean "lb_policy"?`,
+		`line 7: metrics: unknown key, ignored; did you mean "metric"?`,
 	}, got)
 }
 

@@ -47,11 +47,10 @@ func Validate(b *model.Bootstrap) ([]Warning, error) {
 			return nil, fieldErr(p+".name", "duplicate cluster name %q", c.Name)
 		}
 		clusterNames[c.Name] = true
-		lb, err := cluster.ValidLbPolicy(c.LbStr)
-		if err != nil {
-			return nil, &FieldError{Path: p + ".lb_policy", Err: err}
+		warnings = append(warnings, normalizeLbPolicy(c, p)...)
+		if err := cluster.ValidConsistentHash(c.ConsistentHash); err != nil {
+			return nil, &FieldError{Path: p + ".consistent", Err: err}
 		}
-		c.LbStr = lb
 		ids := map[string]bool{}
 		for j, ep := range c.Endpoints {
 			ep2 := fmt.Sprintf("%s.endpoints[%d]", p, j)
@@ -193,6 +192,26 @@ func checkRouteCluster(name, path string, clusterNames map[string]bool, adapters
 		return nil, fieldErr(path, "cluster %q is not defined in static_resources.clusters and no adapter is configured to provide it", name)
 	}
 	return []Warning{{Path: path, Info: true, Msg: fmt.Sprintf("cluster %q is not defined statically; %s", name, meanwhile)}}, nil
+}
+
+// normalizeLbPolicy sets the cluster's lb_policy to its canonical name. Upstream Pixiu starts
+// with an unknown policy (its published samples write "lb") and balances round robin; so does
+// this gateway, with a warning.
+func normalizeLbPolicy(c *model.ClusterConfig, path string) []Warning {
+	var warnings []Warning
+	lb, ok := cluster.LbPolicy(c.LbStr)
+	if !ok {
+		warnings = append(warnings, Warning{Path: path + ".lb_policy", Msg: fmt.Sprintf(
+			"unknown lb_policy %q (known: %s); using %s", c.LbStr,
+			strings.Join(cluster.KnownLbPolicies(), ", "), model.LoadBalancerRoundRobin)})
+		lb = model.LoadBalancerRoundRobin
+	}
+	c.LbStr = lb
+	if c.ConsistentHash != (model.ConsistentHash{}) && lb != model.LoadBalancerRingHashing && lb != model.LoadBalancerMaglevHashing {
+		warnings = append(warnings, Warning{Path: path + ".consistent",
+			Msg: fmt.Sprintf("only RingHashing and MaglevHashing use it; lb_policy is %s", lb)})
+	}
+	return warnings
 }
 
 func validateEndpoint(ep *model.Endpoint) error {

@@ -240,7 +240,7 @@ func unknownAddress(s string) string {
 func (s *Summary) Lines() []string {
 	target := s.Target
 	if !s.TargetHasScheme {
-		target += " (scheme: the llm proxy filter's `scheme`, default https)"
+		target += " (scheme: the llm proxy filter's `scheme`, default http)"
 	}
 	retry := s.RetryPolicy
 	if len(s.RetryConfig) > 0 {

@@ -49,12 +49,7 @@ metric: {enable: true}
 
 // endpoint renders one endpoint of cluster chat dialing hostPort; llmMeta is flow-style yaml.
 func endpoint(id, hostPort, llmMeta string) string {
-	host, port, _ := net.SplitHostPort(hostPort)
-	s := fmt.Sprintf("        - id: %s\n          socket_address: {address: %s, port: %s}\n", id, host, port)
-	if llmMeta != "" {
-		s += "          llm_meta: " + llmMeta + "\n"
-	}
-	return s
+	return gatewaytest.Endpoint(id, hostPort, llmMeta)
 }
 
 type gateway struct {

@@ -256,6 +256,16 @@ func (m *Metrics) DiscoveryEvent(registry, typ string) {
 	m.discoveryEvents.WithLabelValues(registry, typ).Inc()
 }
 
+// RegistryConfigured exports a configured registry's rejected-instances gauge and error counter
+// at 0 before its first event, so that alerts and dashboards see the series from start-up.
+func (m *Metrics) RegistryConfigured(registry string) {
+	if m == nil {
+		return
+	}
+	m.rejected.WithLabelValues(registry).Add(0)
+	m.registryErrors.WithLabelValues(registry).Add(0)
+}
+
 // SetRejected sets how many instances of a registry are currently rejected.
 func (m *Metrics) SetRejected(registry string, n int) {
 	if m == nil {
@@ -291,6 +301,16 @@ func (m *Metrics) Handler() http.Handler {
 		// A collector error still serves what could be gathered instead of failing the scrape.
 		ErrorHandling: promhttp.ContinueOnError,
 	})
+}
+
+// ModelLabel is the value of a model label for model: the name itself for the first 100
+// distinct names, OtherModel past them, UnknownModel for "". Plugins that export their own
+// series by model use it to stay bounded like the gateway's. Nil-safe: on nil it returns model.
+func (m *Metrics) ModelLabel(model string) string {
+	if m == nil {
+		return model
+	}
+	return m.modelLabel(model)
 }
 
 func (m *Metrics) modelLabel(model string) string {

@@ -6,17 +6,35 @@ import (
 
 // Load balancing policies, as named in pixiu.yaml.
 const (
-	LoadBalancerRoundRobin   = "RoundRobin"
-	LoadBalancerRand         = "Rand"
-	LoadBalancerWeightRandom = "WeightRandom"
+	LoadBalancerRoundRobin    = "RoundRobin"
+	LoadBalancerRand          = "Rand"
+	LoadBalancerWeightRandom  = "WeightRandom"
+	LoadBalancerRingHashing   = "RingHashing"
+	LoadBalancerMaglevHashing = "MaglevHashing"
 )
 
-// ClusterConfig is a named pool of upstream endpoints.
+// ClusterConfig is a named pool of interchangeable upstream endpoints: any of them may answer
+// any request routed to the cluster.
 type ClusterConfig struct {
-	Name      string      `yaml:"name" json:"name"`
-	TypeStr   string      `yaml:"type" json:"type"`
-	LbStr     string      `yaml:"lb_policy" json:"lb_policy" default:"RoundRobin"`
-	Endpoints []*Endpoint `yaml:"endpoints" json:"endpoints"`
+	Name    string `yaml:"name" json:"name"`
+	TypeStr string `yaml:"type" json:"type"`
+	LbStr   string `yaml:"lb_policy" json:"lb_policy" default:"RoundRobin"`
+	// ConsistentHash tunes RingHashing and MaglevHashing; the key is upstream Pixiu's.
+	ConsistentHash ConsistentHash `yaml:"consistent" json:"consistent"`
+	Endpoints      []*Endpoint    `yaml:"endpoints" json:"endpoints"`
+}
+
+// ConsistentHash configures the hashing policies. ReplicaNum and MaglevTableSize are upstream
+// Pixiu's keys; Header is this gateway's.
+type ConsistentHash struct {
+	// Header names the request header whose value is hashed, such as a session or user id, so
+	// that one conversation keeps reaching one endpoint. Requests without it hash the client
+	// address; so does every request when Header is empty.
+	Header string `yaml:"header" json:"header,omitempty"`
+	// ReplicaNum is the number of points each endpoint has on the RingHashing ring (default 160).
+	ReplicaNum int `yaml:"replica_num" json:"replica_num,omitempty"`
+	// MaglevTableSize is the size of the MaglevHashing lookup table, a prime (default 65537).
+	MaglevTableSize int `yaml:"maglev_table_size" json:"maglev_table_size,omitempty"`
 }
 
 // Endpoint is one upstream of a cluster.

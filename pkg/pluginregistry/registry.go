@@ -9,4 +9,5 @@ import (
 	_ "github.com/pixiu-llm/gateway/pkg/cluster/retry/noretry"
 	_ "github.com/pixiu-llm/gateway/pkg/filter/llm/auth"
 	_ "github.com/pixiu-llm/gateway/pkg/filter/llm/proxy"
+	_ "github.com/pixiu-llm/gateway/pkg/filter/llm/tokenizer"
 )

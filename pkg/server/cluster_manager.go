@@ -56,7 +56,10 @@ func NewClusterManager(configs []*model.ClusterConfig, m *metrics.Metrics, opts 
 			}
 			members = append(members, mem)
 		}
-		clusters[cc.Name] = cluster.New(cc.Name, lb, members, nil)
+		if err := cluster.ValidConsistentHash(cc.ConsistentHash); err != nil {
+			return nil, fmt.Errorf("cluster %q: consistent.%w", cc.Name, err)
+		}
+		clusters[cc.Name] = cluster.New(cc.Name, lb, members, nil, cluster.WithConsistentHash(cc.ConsistentHash))
 		cm.gc.declared[cc.Name] = true
 		cm.countEndpoints(clusters[cc.Name])
 	}
@@ -122,9 +125,7 @@ func (cm *ClusterManager) setEndpoint(clusterName string, ep *model.Endpoint, so
 	old := *cm.snapshot.Load()
 	prev := old[clusterName]
 	var members []*cluster.Member
-	lb, cursor := model.LoadBalancerRoundRobin, (*atomic.Uint64)(nil)
 	if prev != nil {
-		lb, cursor = prev.LbPolicy, prev.Cursor()
 		if existing := prev.Member(ep.ID); existing != nil && existing.Source != source {
 			return fmt.Errorf("cluster %q: endpoint id %q already belongs to source %q; not replaced by %q",
 				clusterName, ep.ID, existing.Source, source)
@@ -147,7 +148,11 @@ func (cm *ClusterManager) setEndpoint(clusterName string, ep *model.Endpoint, so
 	if !replaced {
 		members = append(members, mem)
 	}
-	cm.publish(old, cluster.New(clusterName, lb, members, cursor))
+	if prev == nil {
+		// A cluster only an adapter provides gets the default policy.
+		prev = cluster.New(clusterName, model.LoadBalancerRoundRobin, nil, nil)
+	}
+	cm.publish(old, prev.WithMembers(members))
 	return nil
 }
 
@@ -174,7 +179,7 @@ func (cm *ClusterManager) deleteEndpoint(clusterName, id, source string) error {
 		}
 	}
 	delete(cm.health, healthKey(clusterName, id))
-	cm.publish(old, cluster.New(clusterName, prev.LbPolicy, members, prev.Cursor()))
+	cm.publish(old, prev.WithMembers(members))
 	return nil
 }
 

@@ -124,6 +124,9 @@ func (a *Adapter) Apply() error {
 		built = append(built, &watched{name: name, cfg: cfg, registry: reg, adapter: a})
 	}
 	a.registries = built
+	for _, w := range built {
+		a.env.Metrics.RegistryConfigured(w.name)
+	}
 	return nil
 }
 

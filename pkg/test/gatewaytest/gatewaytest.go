@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -34,6 +35,13 @@ func Start(t testing.TB, yaml string) *Gateway {
 	if err != nil {
 		t.Fatalf("load the gateway config: %v", err)
 	}
+	return StartDoc(t, doc)
+}
+
+// StartDoc is Start for a config already loaded, which the test may have adjusted (listener
+// addresses, registry addresses) after loading.
+func StartDoc(t testing.TB, doc *config.Document) *Gateway {
+	t.Helper()
 	// Set after loading: in pixiu.yaml a port of 0 means the default port.
 	doc.Bootstrap.Metric.PrometheusPort = 0
 	logs := &logcapture.Buffer{}
@@ -63,4 +71,16 @@ func (g *Gateway) URL(listener string) string {
 		panic(fmt.Sprintf("gatewaytest: no listener %q", listener))
 	}
 	return "http://" + addr.String()
+}
+
+// Endpoint renders one static endpoint, an item of a cluster's `endpoints:` list indented for
+// static_resources.clusters[].endpoints, that dials hostPort; llmMeta is flow-style yaml such as
+// "{fallback: true}", or "" for none.
+func Endpoint(id, hostPort, llmMeta string) string {
+	host, port, _ := net.SplitHostPort(hostPort)
+	s := fmt.Sprintf("        - id: %s\n          socket_address: {address: %s, port: %s}\n", id, host, port)
+	if llmMeta != "" {
+		s += "          llm_meta: " + llmMeta + "\n"
+	}
+	return s
 }

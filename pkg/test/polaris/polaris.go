@@ -65,6 +65,9 @@ type Options struct {
 	// 10s. Polaris sleeps 5s in its graceful shutdown, so a clean stop costs
 	// over 5s; negative means SIGKILL straight away (fine for throwaway data).
 	StopGrace time.Duration
+	// NacosPort fixes the Nacos HTTP port on 127.0.0.1 (its gRPC port is
+	// NacosPort+1000, as Nacos 2 has it); 0 picks free ports.
+	NacosPort int
 }
 
 // Server is a running polaris-server process.
@@ -120,7 +123,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		}
 	}()
 
-	if s.block, err = reservePortBlock(); err != nil {
+	if s.block, err = reservePortBlock(opts.NacosPort); err != nil {
 		return nil, err
 	}
 	if err := writeConfig(filepath.Join(modDir, "release", "conf"), filepath.Join(s.dir, "conf"), s.block); err != nil {
@@ -319,9 +322,19 @@ var defaultPorts = map[int]int{
 type portBlock struct {
 	index int
 	lock  *os.File
+	// nacosHTTP, when set, replaces the block's Nacos HTTP port (and so its gRPC port).
+	nacosHTTP int
 }
 
-func (b *portBlock) port(role int) int { return portBase + role*portBlocks + b.index }
+func (b *portBlock) port(role int) int {
+	switch {
+	case b.nacosHTTP > 0 && role == portNacosHTTP:
+		return b.nacosHTTP
+	case b.nacosHTTP > 0 && role == portNacosGRPC:
+		return b.nacosHTTP + 1000
+	}
+	return portBase + role*portBlocks + b.index
+}
 
 func (b *portBlock) release() {
 	if b != nil && b.lock != nil {
@@ -338,7 +351,17 @@ var usedBlocks struct {
 	m map[int]bool
 }
 
-func reservePortBlock() (*portBlock, error) {
+// reservePortBlock reserves a block of free ports; nacosPort, when not 0, is the Nacos HTTP port
+// the block must use, and an error says so when it (or its gRPC port) is taken.
+func reservePortBlock(nacosPort int) (*portBlock, error) {
+	if nacosPort < 0 || nacosPort+1000 > 65535 {
+		return nil, fmt.Errorf("nacos port %d: want 1-%d (its gRPC port is %d higher)", nacosPort, 65535-1000, 1000)
+	}
+	for _, p := range []int{nacosPort, nacosPort + 1000} {
+		if nacosPort > 0 && !portFree(p) {
+			return nil, fmt.Errorf("127.0.0.1:%d is in use (the registry needs %d for HTTP and %d for gRPC)", p, nacosPort, nacosPort+1000)
+		}
+	}
 	cache, err := cacheDir()
 	if err != nil {
 		return nil, err
@@ -354,7 +377,7 @@ func reservePortBlock() (*portBlock, error) {
 	}
 	first := rand.IntN(portBlocks)
 	for i := range portBlocks {
-		b := &portBlock{index: (first + i) % portBlocks}
+		b := &portBlock{index: (first + i) % portBlocks, nacosHTTP: nacosPort}
 		if usedBlocks.m[b.index] {
 			continue
 		}
@@ -376,12 +399,19 @@ func reservePortBlock() (*portBlock, error) {
 
 func (b *portBlock) allFree() bool {
 	for role := range numPorts {
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(b.port(role))))
-		if err != nil {
+		if !portFree(b.port(role)) {
 			return false
 		}
-		_ = l.Close()
 	}
+	return true
+}
+
+func portFree(port int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	_ = l.Close()
 	return true
 }
 

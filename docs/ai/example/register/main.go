@@ -46,9 +46,9 @@ func run() error {
 
 	instance := vo.RegisterInstanceParam{
 		ServiceName: "llm-deepseek",
-		GroupName:   "test_llm_registry_group", // must match the gateway adapter's group
-		Ip:          "10.0.0.12",               // the instance's own address; dialed when
-		Port:        8080,                      // metadata sets no ip, port or address
+		GroupName:   "llm-providers", // must match the gateway adapter's group
+		Ip:          "10.0.0.12",     // the instance's own address; dialed when
+		Port:        8080,            // metadata sets no ip, port or address
 		Weight:      1,
 		Enable:      true,
 		Healthy:     true,

@@ -73,7 +73,13 @@ var plugins = plugin.NewSet[HTTPFilterPlugin]("http filter", false)
 func RegisterHTTPFilter(p HTTPFilterPlugin) { plugins.Register(p.Kind(), p) }
 
 // GetHTTPFilterPlugin returns the plugin of a kind.
-func GetHTTPFilterPlugin(kind string) (HTTPFilterPlugin, error) { return plugins.Get(kind) }
+func GetHTTPFilterPlugin(kind string) (HTTPFilterPlugin, error) {
+	p, ok := plugins.Lookup(kind)
+	if !ok {
+		return p, unknownFilterError(kind, plugins.Names())
+	}
+	return p, nil
+}
 
 // ConsumerInfo describes a consumer an authenticating filter knows, for the admin API: its name
 // and how many keys it may present (never the keys).

@@ -80,7 +80,7 @@ type attemptResult struct {
 
 // run tries the picked endpoint, then its fallbacks, and answers the client.
 func (x *exchange) run() {
-	m := x.cluster.Pick(time.Now())
+	m := x.cluster.PickFor(x.r, time.Now())
 	var rest []*cluster.Member
 	candidates := x.candidates()
 	for tried := 1; ; tried++ {
@@ -266,7 +266,7 @@ func (x *exchange) transportFailure(ctx context.Context, m *cluster.Member, n in
 	if errors.As(err, &urlErr) {
 		err = urlErr.Err // the URL is in the logs' endpoint id already
 	}
-	kind := transportKind(err)
+	kind := withSchemeHint(transportKind(err), err, m, x.p.cfg.Scheme)
 	if errors.Is(context.Cause(ctx), errHeaderTimeout) || errors.Is(err, errHeaderTimeout) {
 		kind = kindTimeout
 	}

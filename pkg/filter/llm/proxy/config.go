@@ -16,8 +16,9 @@ type Config struct {
 	// request, waiting for the headers). It never bounds the body: streams run as long as the
 	// upstream keeps them going.
 	Timeout time.Duration `yaml:"timeout" default:"60s"`
-	// Scheme is used for endpoints whose domain carries none: http or https.
-	Scheme              string `yaml:"scheme" default:"https"`
+	// Scheme is used for endpoints whose domain carries none: http (the default, as upstream
+	// Pixiu's) or https.
+	Scheme              string `yaml:"scheme" default:"http"`
 	MaxIdleConns        int    `yaml:"maxIdleConns" default:"100"`
 	MaxIdleConnsPerHost int    `yaml:"maxIdleConnsPerHost" default:"100"`
 	// MaxConnsPerHost limits connections per upstream host; 0 means no limit.

@@ -29,8 +29,8 @@ func (o oneCluster) Cluster(name string) *cluster.Cluster {
 	return nil
 }
 
-// With the default https scheme, upstreams that speak HTTP/2 get HTTP/2, and streams still
-// pass event by event.
+// With scheme https, upstreams that speak HTTP/2 get HTTP/2, and streams still pass event by
+// event.
 func TestHTTP2Upstream(t *testing.T) {
 	protos := make(chan string, 2)
 	upstream := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -58,7 +58,7 @@ func TestHTTP2Upstream(t *testing.T) {
 		Health:   new(cluster.Health),
 	}
 	c := cluster.New("chat", "", []*cluster.Member{member}, nil)
-	p, err := New(Config{Timeout: 5 * time.Second}, filter.Env{Clusters: oneCluster{c}})
+	p, err := New(Config{Timeout: 5 * time.Second, Scheme: "https"}, filter.Env{Clusters: oneCluster{c}})
 	require.NoError(t, err)
 	t.Cleanup(p.Close)
 	roots := x509.NewCertPool()

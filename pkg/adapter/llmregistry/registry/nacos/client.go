@@ -17,6 +17,7 @@ import (
 	"github.com/nacos-group/nacos-sdk-go/clients/nacos_client"
 	"github.com/nacos-group/nacos-sdk-go/clients/naming_client"
 	"github.com/nacos-group/nacos-sdk-go/common/constant"
+	sdklogger "github.com/nacos-group/nacos-sdk-go/common/logger"
 	"github.com/nacos-group/nacos-sdk-go/model"
 	"github.com/nacos-group/nacos-sdk-go/util"
 	"github.com/nacos-group/nacos-sdk-go/vo"
@@ -52,7 +53,16 @@ type sdkClient struct {
 // PrepareSDK must run before any SDK client is used. nacos-sdk-go v1 fills a package-level cache
 // of the host's address on first use without synchronisation, so two clients (or two calls of
 // one client) querying at once race on it; filling it once up front removes the race.
-func PrepareSDK() { localIPOnce.Do(func() { _ = util.LocalIP() }) }
+//
+// The SDK's package-level logger starts as a zap console logger writing to stdout; it is
+// replaced first, so that nothing (such as util.LocalIP's "Local IP" line) bypasses the
+// gateway's own logger.
+func PrepareSDK() {
+	localIPOnce.Do(func() {
+		_ = sdklogger.InitLogger(sdklogger.Config{CustomLogger: DiscardLogger{}})
+		_ = util.LocalIP()
+	})
+}
 
 var localIPOnce sync.Once
 
