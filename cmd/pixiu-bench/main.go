@@ -1,6 +1,7 @@
 // Command pixiu-bench is the benchmark driver behind `make bench`: it measures the gateway's
 // data plane against a stub upstream (direct, through httputil.ReverseProxy, through the
-// gateway with static and with registry-discovered endpoints) and its discovery path against a
+// gateway with static and with registry-discovered endpoints, and through variants of the
+// static gateway: auth, consumer limits, model routing, tokenizer) and its discovery path against a
 // real Nacos-protocol registry, then prints a markdown report and writes it to a file.
 //
 //	pixiu-bench [-pixiu bin/pixiu] [-out bin/bench-results.md] [-quick] [-nacos host:port]

@@ -10,12 +10,16 @@ import (
 	"github.com/openai/openai-go/option"
 )
 
-// client is an openai-go client pointed at the gateway. It sends a placeholder key: the
-// gateway replaces Authorization with the key of whichever provider it picks.
-func (d *demo) client() openai.Client {
+// client is an openai-go client pointed at the gateway with the demo-app consumer's key. It
+// holds no provider key: the gateway checks the consumer key, removes it, and sets the key of
+// whichever provider it picks.
+func (d *demo) client() openai.Client { return d.clientWithKey(d.appKey) }
+
+// clientWithKey is an openai-go client of the gateway presenting a consumer key.
+func (d *demo) clientWithKey(key string) openai.Client {
 	return openai.NewClient(
 		option.WithBaseURL(d.gatewayURL+"/v1/"),
-		option.WithAPIKey("no-provider-key-on-the-client"),
+		option.WithAPIKey(key),
 		option.WithMaxRetries(0), // show what the gateway does, not client retries
 		option.WithRequestTimeout(15*time.Second),
 	)
@@ -51,10 +55,7 @@ func (d *demo) complete(ctx context.Context, params openai.ChatCompletionNewPara
 func (d *demo) chat(ctx context.Context) (reply, who string, err error) {
 	reply, who, err = d.chatOnce(ctx)
 	if err == nil {
-		d.mu.Lock()
-		d.requests++
-		d.answered[who]++
-		d.mu.Unlock()
+		d.counted(who)
 	}
 	return reply, who, err
 }
@@ -86,11 +87,16 @@ func (d *demo) stream(ctx context.Context, onChunk func(i int, at time.Duration,
 		return "", chunks, errors.New("stream without content")
 	}
 	who = providerOf(acc.Choices[0].Message.Content)
+	d.counted(who)
+	return who, chunks, nil
+}
+
+// counted adds an answer of provider who to the summary.
+func (d *demo) counted(who string) {
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	d.requests++
 	d.answered[who]++
-	d.mu.Unlock()
-	return who, chunks, nil
 }
 
 // providerOf reads the provider name out of a stub's reply ("Hello from <name>...").

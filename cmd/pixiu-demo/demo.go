@@ -54,6 +54,8 @@ type demo struct {
 	metricsURL string
 	broken     *llmprovider.Registrar
 	brokenInst llmprovider.Instance
+	// Consumer keys of configs/demo.yaml's auth filter, random per run (limits.go).
+	appKey, trialKey string
 
 	mu       sync.Mutex
 	answered map[string]int // provider name → answers the client received from it
@@ -97,7 +99,8 @@ func (d *demo) run(ctx context.Context) error {
 		d.fallback,
 		d.providerLeaves,
 		d.providerJoins,
-		d.modelCatalog, // models.go
+		d.modelCatalog,   // models.go
+		d.consumerLimits, // limits.go
 		d.rejectedInstance,
 	}
 	d.out.steps = len(steps) + 1 // and the shutdown
@@ -250,12 +253,15 @@ func (d *demo) startGateway(ctx context.Context) error {
 	}
 	args := []string{d.bin, "gateway", "start", "-c", d.config}
 	d.out.command(append(env, args...))
+	d.appKey, d.trialKey = "sk-demo-app-"+randomHex(12), "sk-demo-trial-"+randomHex(12)
+	d.out.info("consumer keys: random, in DEMO_APP_KEY (consumer demo-app) and DEMO_TRIAL_KEY (consumer trial); never printed")
+	consumerKeys := []string{"DEMO_APP_KEY=" + d.appKey, "DEMO_TRIAL_KEY=" + d.trialKey}
 	d.gatewayLog, err = os.Create(filepath.Join(d.tmp, "gateway.log"))
 	if err != nil {
 		return err
 	}
 	var logMu sync.Mutex
-	d.gateway, err = startChild("gateway", env, func(line string) {
+	d.gateway, err = startChild("gateway", append(env, consumerKeys...), func(line string) {
 		logMu.Lock()
 		fmt.Fprintln(d.gatewayLog, line)
 		logMu.Unlock()
@@ -523,11 +529,13 @@ func (d *demo) summary(took time.Duration) {
 	d.out.say("\nDemo complete in %.1fs. What happened:", took.Seconds())
 	d.out.say("  - providers registered themselves in Nacos with `pixiu llm register`; bad metadata was refused up front")
 	d.out.say("  - the gateway discovered them (no provider in its config) and sent each one its own API key")
-	d.out.say("  - %d chat completions went through the gateway (alpha %d, beta %d, gamma %d), one of them streamed",
+	d.out.say("  - %d chat completions went through the gateway (alpha %d, beta %d, gamma %d), two of them streamed",
 		d.requests, d.answered["alpha"], d.answered["beta"], d.answered["gamma"])
 	d.out.say("  - while alpha failed with 503, its retry ran and fallback sent the requests to beta")
 	d.out.say("  - alpha deregistering and gamma registering changed the routing live, with no restart")
 	d.out.say("  - the gateway answered models.list() itself and routed each model to the providers registering it")
+	d.out.say("  - the trial consumer ran into its limit of 300 tokens per minute: 429 with Retry-After, no provider")
+	d.out.say("    called; served again after the wait, its stream charged from the usage the gateway asked for")
 	d.out.say("  - an instance with invalid metadata was not routed and was reported, naming the key")
 	d.out.say("  - every process was stopped and every temp dir removed")
 }

@@ -47,10 +47,16 @@ func TestDemoRunsToTheEnd(t *testing.T) {
 		`msg="llm usage" filter=dgp.filter.llm.tokenizer cluster=chat`, "pixiu_llm_total_tokens_total{",
 		"the gateway no longer routes to alpha",
 		"models.list() -> gamma-model", "model gamma-model  -> answered by gamma", "404 model_not_found",
+		"-> 429 rate_limit_exceeded, Retry-After:", "no provider asked", "-> served again: a stream",
+		`pixiu_consumer_limited_total{consumer="trial",limit="tokens_per_minute"} 1`,
 		`key "port"`, "pixiu_registry_rejected_instances",
 		"gateway stopped on SIGTERM (exit status 0)",
 	} {
 		assert.Contains(t, text, want)
+	}
+	for _, key := range []string{d.appKey, d.trialKey} {
+		require.NotEmpty(t, key)
+		assert.NotContains(t, text, key, "the demo prints a consumer key")
 	}
 	_, err = os.Stat(d.tmp)
 	assert.True(t, os.IsNotExist(err), "temp dir %s left behind", d.tmp)

@@ -65,10 +65,7 @@ func (d *demo) chatModel(ctx context.Context, model string) (reply, who string, 
 	params := chatParams("Who are you?")
 	params.Model = model
 	if reply, who, err = d.complete(ctx, params); err == nil {
-		d.mu.Lock()
-		d.requests++
-		d.answered[who]++
-		d.mu.Unlock()
+		d.counted(who)
 	}
 	return reply, who, err
 }

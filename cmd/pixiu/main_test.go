@@ -159,6 +159,9 @@ func TestSampleConfigsBuild(t *testing.T) {
 	files, err := filepath.Glob("../../configs/*.yaml")
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
+	// Consumer keys come from the environment (an unset one is a start-up error).
+	t.Setenv("DEMO_APP_KEY", "sample-config-app-key-1f2e3d")
+	t.Setenv("DEMO_TRIAL_KEY", "sample-config-trial-key-4c5b6a")
 	for _, file := range files {
 		if filepath.Base(file) == instanceExample {
 			continue // an instance for `pixiu llm validate`, not a gateway config

@@ -16,9 +16,12 @@ import (
 	"github.com/pixiu-llm/gateway/pkg/bench/load"
 )
 
+// Model is the model every request of the benchmark names.
+const Model = "stub-model"
+
 var (
-	unaryBody  = []byte(`{"model":"stub-model","messages":[{"role":"user","content":"Say hello"}]}`)
-	streamBody = []byte(`{"model":"stub-model","stream":true,"messages":[{"role":"user","content":"Say hello"}]}`)
+	unaryBody  = []byte(`{"model":"` + Model + `","messages":[{"role":"user","content":"Say hello"}]}`)
+	streamBody = []byte(`{"model":"` + Model + `","stream":true,"messages":[{"role":"user","content":"Say hello"}]}`)
 )
 
 // NewClient is the driver's HTTP client: keep-alive connections to loopback, at most conns of

@@ -21,11 +21,12 @@ import (
 // endpoints it adds.
 const AdapterID = "llm-registry"
 
-// Route sends requests under /v1 to Cluster; with Header set, only those carrying
-// Header: Value.
+// Route sends requests under /v1 to Cluster or, with ModelRouting, to the cluster whose
+// endpoints list the body's model; with Header set, only those carrying Header: Value.
 type Route struct {
 	Header, Value string
 	Cluster       string
+	ModelRouting  bool
 }
 
 // Endpoint is a static endpoint at Address:Port.
@@ -33,6 +34,16 @@ type Endpoint struct {
 	ID      string
 	Address string
 	Port    int
+	// Models are the models it serves (llm_meta.models), for model routing.
+	Models []string
+}
+
+// Consumer is a consumer of dgp.filter.llm.auth, given by the SHA-256 of its key so that no
+// key is written to disk, with its limits (0: none).
+type Consumer struct {
+	Name                               string
+	KeySHA256                          string
+	RequestsPerMinute, TokensPerMinute int64
 }
 
 // Cluster is a static cluster.
@@ -61,24 +72,18 @@ type Config struct {
 	MetricsPort int
 	// MaxConns sizes the proxy filter's upstream connection pool.
 	MaxConns int
+	// Consumers, when set, put dgp.filter.llm.auth with these consumers first in the chain.
+	Consumers []Consumer
+	// Tokenizer adds dgp.filter.llm.tokenizer (log_to_console off) after the proxy, where
+	// upstream Pixiu's configs place it.
+	Tokenizer bool
 }
 
 // YAML renders the config as a pixiu.yaml.
 func (c Config) YAML() ([]byte, error) {
 	var routes []any
 	for _, r := range c.Routes {
-		match := map[string]any{"prefix": "/v1"}
-		if r.Header != "" {
-			match["headers"] = []any{map[string]any{"name": r.Header, "values": []string{r.Value}}}
-		}
-		routes = append(routes, map[string]any{
-			"match": match,
-			"route": map[string]any{"cluster": r.Cluster, "cluster_not_found_response_code": 503},
-		})
-	}
-	maxConns := c.MaxConns
-	if maxConns <= 0 {
-		maxConns = 256
+		routes = append(routes, r.yaml())
 	}
 	listener := map[string]any{
 		"name":          "bench",
@@ -88,13 +93,7 @@ func (c Config) YAML() ([]byte, error) {
 			"name": "dgp.filter.httpconnectionmanager",
 			"config": map[string]any{
 				"route_config": map[string]any{"routes": routes},
-				"http_filters": []any{map[string]any{
-					"name": "dgp.filter.llm.proxy",
-					"config": map[string]any{
-						"timeout": "30s", "scheme": "http",
-						"maxIdleConns": maxConns, "maxIdleConnsPerHost": maxConns, "maxConnsPerHost": maxConns,
-					},
-				}},
+				"http_filters": c.httpFilters(),
 			},
 		}}},
 		"config": map[string]any{"idle_timeout": "60s", "read_timeout": "60s", "write_timeout": "60s"},
@@ -103,10 +102,7 @@ func (c Config) YAML() ([]byte, error) {
 	for _, cl := range c.Clusters {
 		var eps []any
 		for _, e := range cl.Endpoints {
-			eps = append(eps, map[string]any{
-				"id":             e.ID,
-				"socket_address": map[string]any{"address": e.Address, "port": e.Port},
-			})
+			eps = append(eps, e.yaml())
 		}
 		clusters = append(clusters, map[string]any{"name": cl.Name, "lb_policy": "RoundRobin", "endpoints": eps})
 	}
@@ -136,6 +132,61 @@ func (c Config) YAML() ([]byte, error) {
 		doc["metric"] = map[string]any{"enable": true, "address": "127.0.0.1", "prometheus_port": c.MetricsPort}
 	}
 	return yaml.Marshal(doc)
+}
+
+func (r Route) yaml() any {
+	match := map[string]any{"prefix": "/v1"}
+	if r.Header != "" {
+		match["headers"] = []any{map[string]any{"name": r.Header, "values": []string{r.Value}}}
+	}
+	action := map[string]any{"cluster": r.Cluster, "cluster_not_found_response_code": 503}
+	if r.ModelRouting {
+		action = map[string]any{"model_routing": true}
+	}
+	return map[string]any{"match": match, "route": action}
+}
+
+func (e Endpoint) yaml() any {
+	ep := map[string]any{
+		"id":             e.ID,
+		"socket_address": map[string]any{"address": e.Address, "port": e.Port},
+	}
+	if len(e.Models) > 0 {
+		ep["llm_meta"] = map[string]any{"models": e.Models}
+	}
+	return ep
+}
+
+// httpFilters is the chain: the auth filter when there are consumers, the proxy, and the
+// tokenizer when asked for.
+func (c Config) httpFilters() []any {
+	maxConns := c.MaxConns
+	if maxConns <= 0 {
+		maxConns = 256
+	}
+	var filters []any
+	if len(c.Consumers) > 0 {
+		var consumers []any
+		for _, cn := range c.Consumers {
+			consumers = append(consumers, map[string]any{
+				"name":       cn.Name,
+				"key_sha256": []string{cn.KeySHA256},
+				"limits":     map[string]any{"requests_per_minute": cn.RequestsPerMinute, "tokens_per_minute": cn.TokensPerMinute},
+			})
+		}
+		filters = append(filters, map[string]any{"name": "dgp.filter.llm.auth", "config": map[string]any{"consumers": consumers}})
+	}
+	filters = append(filters, map[string]any{
+		"name": "dgp.filter.llm.proxy",
+		"config": map[string]any{
+			"timeout": "30s", "scheme": "http",
+			"maxIdleConns": maxConns, "maxIdleConnsPerHost": maxConns, "maxConnsPerHost": maxConns,
+		},
+	})
+	if c.Tokenizer {
+		filters = append(filters, map[string]any{"name": "dgp.filter.llm.tokenizer", "config": map[string]any{"log_to_console": false}})
+	}
+	return filters
 }
 
 // Gateway is a running gateway child process.

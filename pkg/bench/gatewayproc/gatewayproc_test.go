@@ -1,13 +1,16 @@
 package gatewayproc
 
 import (
+	"bytes"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pixiu-llm/gateway/pkg/config"
+	"github.com/pixiu-llm/gateway/pkg/model"
 	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry"
 	"github.com/pixiu-llm/gateway/pkg/server"
 )
@@ -46,6 +49,40 @@ func TestGeneratedConfigLoadsAndBuilds(t *testing.T) {
 	g, err := server.New(doc, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	require.NotNil(t, g.Clusters.Cluster("bench"))
+}
+
+// The variants' keys (auth with limits, model routing, tokenizer) load without warnings, in
+// the chain's order, and build a gateway.
+func TestGeneratedConfigWithFiltersAndModelRouting(t *testing.T) {
+	cfg := Config{
+		Routes: []Route{{ModelRouting: true}},
+		Clusters: []Cluster{{Name: "bench", Endpoints: []Endpoint{
+			{ID: "stub", Address: "127.0.0.1", Port: 8000, Models: []string{"stub-model"}}}}},
+		Consumers: []Consumer{{Name: "bench", KeySHA256: strings.Repeat("ab", 32), RequestsPerMinute: 1 << 40}},
+		Tokenizer: true,
+	}
+	y, err := cfg.YAML()
+	require.NoError(t, err)
+	doc, err := config.Load("bench.yaml", y)
+	require.NoError(t, err, "%s", y)
+	assert.Empty(t, doc.Warnings)
+
+	var hcm model.HTTPConnectionManagerConfig
+	_, err = config.Decode(doc.Bootstrap.StaticResources.Listeners[0].FilterChain.Filters[0].Config, &hcm, "hcm")
+	require.NoError(t, err)
+	var names []string
+	for _, f := range hcm.HTTPFilters {
+		names = append(names, f.Name)
+	}
+	assert.Equal(t, []string{"dgp.filter.llm.auth", "dgp.filter.llm.proxy", "dgp.filter.llm.tokenizer"}, names)
+	assert.True(t, hcm.RouteConfig.Routes[0].Route.ModelRouting)
+	assert.Equal(t, []string{"stub-model"}, doc.Bootstrap.StaticResources.Clusters[0].Endpoints[0].LLMMeta.Models)
+
+	var logs bytes.Buffer
+	g, err := server.New(doc, slog.New(slog.NewTextHandler(&logs, nil)))
+	require.NoError(t, err)
+	require.NoError(t, g.Shutdown(t.Context()))
+	assert.NotContains(t, logs.String(), "unknown key")
 }
 
 func TestFreeAddrIsLoopback(t *testing.T) {

@@ -40,6 +40,8 @@ type Run struct {
 	Settings []string
 
 	Dataplane []dataplane.Measurement
+	// Variants are the gateways measured beside the static gateway, by one config change each.
+	Variants []Variant
 	// PeakRSS is each proxy process's VmHWM at the end of the data-plane runs.
 	PeakRSS map[string]int64
 
@@ -163,6 +165,7 @@ func (r *Run) Targets() []Target {
 		out = append(out, Target{"Published anchor: added p50 at 5k req/s (11–59 µs on 2–4 vCPU, driver elsewhere) — " + gw,
 			Dur(p50), "≤ 59 µs", status(p50 <= 59*time.Microsecond)})
 	}
+	out = append(out, r.variantTargets()...)
 
 	if len(r.Trials) > 0 {
 		out = append(out, r.discoveryTargets()...)

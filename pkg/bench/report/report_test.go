@@ -67,6 +67,54 @@ func TestDataplaneTargetsCompareAgainstDirectAndReverseProxy(t *testing.T) {
 	assert.Equal(t, Miss, targetByPrefix(t, targets, "Saturation throughput vs ReverseProxy — gateway (registry)").Status)
 }
 
+// withCPU is m with the process's CPU time over its OK requests set to perRequest each.
+func withCPU(m dataplane.Measurement, perRequest time.Duration) dataplane.Measurement {
+	m.CPU = perRequest * time.Duration(m.Result.OK)
+	return m
+}
+
+func TestVariantsAreJudgedAgainstTheStaticGateway(t *testing.T) {
+	const auth, routed, tokenizer = "gateway + auth", "gateway (model-routed)", "gateway + tokenizer"
+	sat := func(target string, cpu time.Duration) dataplane.Measurement {
+		return withCPU(measurement(dataplane.KindSaturation, 0, target, result(1000, time.Millisecond, time.Millisecond, time.Second)), cpu)
+	}
+	unary := func(target string, lo time.Duration) dataplane.Measurement {
+		return measurement(dataplane.KindUnary, 1000, target, result(1000, lo, lo+100*time.Microsecond, time.Second))
+	}
+	r := &Run{
+		Dataplane: []dataplane.Measurement{
+			unary(dataplane.TargetDirect, 100*time.Microsecond),
+			unary(dataplane.TargetGatewayStatic, 300*time.Microsecond), // 200 µs added
+			unary(auth, 310*time.Microsecond),                          // 210 µs added: 105%
+			sat(dataplane.TargetGatewayStatic, 100*time.Microsecond),
+			sat(auth, 104*time.Microsecond),   // +4%
+			sat(routed, 110*time.Microsecond), // +10%
+			sat(tokenizer, 120*time.Microsecond),
+		},
+		Variants: []Variant{
+			{Name: auth, About: "auth filter first", MaxCPUIncrease: 0.05},
+			{Name: routed, About: "model_routing route", MaxCPUIncrease: 0.05},
+			{Name: tokenizer, About: "tokenizer after the proxy"},
+		},
+	}
+	targets := r.Targets()
+	authCPU := targetByPrefix(t, targets, "CPU per request at saturation, gateway + auth vs gateway (static)")
+	assert.Equal(t, Pass, authCPU.Status, authCPU.Measured)
+	assert.Equal(t, "+4.0% (104 µs vs 100 µs)", authCPU.Measured)
+	assert.Equal(t, "≤ +5%", authCPU.Goal)
+	assert.Equal(t, Miss, targetByPrefix(t, targets, "CPU per request at saturation, gateway (model-routed)").Status)
+	for _, tg := range targets {
+		assert.NotContains(t, tg.Name, tokenizer, "a variant without a CPU target is reported, not judged")
+	}
+
+	md := r.Markdown()
+	assert.Contains(t, md, "### Gateway variants, as ratios to gateway (static)")
+	assert.Contains(t, md, "| gateway (static) | — | 200 µs | 200 µs | — | 100 µs | — |")
+	assert.Regexp(t, `\| gateway \+ auth \| auth filter first \| 2[01]\d µs \(10[3-6]%\) \|`, md, "within the histogram's buckets")
+	assert.Contains(t, md, "| 120 µs (120%) |", "the tokenizer's CPU at saturation")
+	assert.Contains(t, md, "| gateway + tokenizer | tokenizer after the proxy | — | — | — |", "no unary or stream measured")
+}
+
 func step(kind string, change time.Time, seen, applied time.Duration) discovery.Step {
 	st := discovery.Step{Kind: kind, Change: change, Applied: change.Add(applied)}
 	if seen >= 0 {
@@ -142,4 +190,11 @@ func TestDur(t *testing.T) {
 		assert.Equal(t, want, Dur(d), "%v", time.Duration(d))
 	}
 	require.Equal(t, "1.5 MiB", Bytes(3<<19))
+}
+
+func TestRatioOf(t *testing.T) {
+	assert.Equal(t, "300 µs (150%)", ratioOf(300*time.Microsecond, 200*time.Microsecond, true))
+	assert.Equal(t, "−10 µs", ratioOf(-10*time.Microsecond, 200*time.Microsecond, true), "no ratio of a negative added latency")
+	assert.Equal(t, "300 µs", ratioOf(300*time.Microsecond, -5*time.Microsecond, true), "no ratio to a negative base")
+	assert.Equal(t, "—", ratioOf(300*time.Microsecond, 200*time.Microsecond, false))
 }

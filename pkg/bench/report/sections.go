@@ -68,6 +68,9 @@ func (r *Run) writeDataplane(b *strings.Builder) {
 			}
 		}
 	}
+	if len(r.Variants) > 0 {
+		r.writeVariants(b)
+	}
 	if len(r.PeakRSS) > 0 {
 		w("\n### Memory\n\n| Process | peak RSS (VmHWM) |\n|---|---|\n")
 		for _, k := range sortedKeys(r.PeakRSS) {

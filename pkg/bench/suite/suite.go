@@ -1,7 +1,8 @@
 // Package suite runs the whole benchmark of `make bench` in one process on one machine: the
 // data plane (direct, ReverseProxy, gateway with static endpoints, gateway with registry
-// endpoints) and the discovery benchmarks against a real Nacos-protocol registry, and collects
-// everything into a report.
+// endpoints, and variants of the static gateway by one config change each: variants.go) and
+// the discovery benchmarks against a real Nacos-protocol registry, and collects everything
+// into a report.
 package suite
 
 import (
@@ -172,14 +173,20 @@ func (s *suite) dataplane(ctx context.Context) error {
 	}
 	defer s.stopChild(rp)
 
-	static, err := gatewayproc.Start(ctx, s.gatewayBinary(), s.opts.WorkDir, "gateway-static", gatewayproc.Config{
-		Routes:   []gatewayproc.Route{{Cluster: "bench"}},
-		Clusters: []gatewayproc.Cluster{{Name: "bench", Endpoints: []gatewayproc.Endpoint{{ID: "stub", Address: "127.0.0.1", Port: s.stubPort}}}},
-	})
+	static, err := gatewayproc.Start(ctx, s.gatewayBinary(), s.opts.WorkDir, "gateway-static", s.staticConfig())
 	if err != nil {
 		return err
 	}
 	defer s.stopChild(static.Process)
+	consumer, header, err := benchConsumer()
+	if err != nil {
+		return err
+	}
+	variants, stopVariants, err := s.startVariants(ctx, consumer, header) // variants.go
+	defer stopVariants()
+	if err != nil {
+		return err
+	}
 
 	group := "bench-dataplane-" + s.runID
 	reg, err := discovery.NewRegistrar(s.nacos, group)
@@ -203,14 +210,14 @@ func (s *suite) dataplane(ctx context.Context) error {
 		return fmt.Errorf("gateway (registry) never routed to the registered stub: %w", err)
 	}
 
-	targets := []dataplane.Target{
-		{Name: dataplane.TargetDirect, URL: s.stub.URL() + "/v1/chat/completions"},
-		{Name: dataplane.TargetReverseProxy, URL: "http://" + rpAddr + "/v1/chat/completions", Proc: rp},
-		{Name: dataplane.TargetGatewayStatic, URL: static.URL(), Proc: static.Process},
-		{Name: dataplane.TargetGatewayRegistry, URL: fromRegistry.URL(), Proc: fromRegistry.Process},
-	}
+	targets := append([]dataplane.Target{
+		{Name: dataplane.TargetDirect, URL: s.stub.URL() + "/v1/chat/completions", Header: header},
+		{Name: dataplane.TargetReverseProxy, URL: "http://" + rpAddr + "/v1/chat/completions", Header: header, Proc: rp},
+		{Name: dataplane.TargetGatewayStatic, URL: static.URL(), Header: header, Proc: static.Process},
+		{Name: dataplane.TargetGatewayRegistry, URL: fromRegistry.URL(), Header: header, Proc: fromRegistry.Process},
+	}, variants...)
 	s.run.Settings = append(s.run.Settings,
-		fmt.Sprintf("Data plane: stub upstream in the driver's process; open-loop driver with up to %d requests in flight per path; ReverseProxy, gateway (static) and gateway (registry, one endpoint discovered from the registry) each run as a child process.", dataplane.Workers))
+		fmt.Sprintf("Data plane: stub upstream in the driver's process; open-loop driver with up to %d requests in flight per path; ReverseProxy, gateway (static), gateway (registry, one endpoint discovered from the registry) and %d gateway variants each run as a child process. Every request carries the same consumer key (Authorization: Bearer), which only the auth variants check.", dataplane.Workers, len(variants)))
 	measurements, err := dataplane.Run(ctx, s.scenarios(), targets, s.logf)
 	s.run.Dataplane = measurements
 	s.run.PeakRSS = map[string]int64{}

@@ -96,3 +96,19 @@ func (w *RecordingWriter) Write(p []byte) (int, error) {
 
 // Unwrap returns the client's writer, for http.ResponseController.
 func (w *RecordingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+type usageWantedKey struct{}
+
+// WithUsageWanted marks a request whose token usage must be known when it ends: a filter that
+// charges tokens (the auth filter, for a consumer with a tokens limit) sets it, and the proxy
+// then asks the upstream of a streamed completion to report usage, which it does not by
+// default.
+func WithUsageWanted(ctx context.Context) context.Context {
+	return context.WithValue(ctx, usageWantedKey{}, true)
+}
+
+// UsageWanted reports whether an earlier filter marked the request with WithUsageWanted.
+func UsageWanted(ctx context.Context) bool {
+	wanted, _ := ctx.Value(usageWantedKey{}).(bool)
+	return wanted
+}

@@ -9,15 +9,23 @@
 //
 // When a request carries a Bearer Authorization header and x-api-key, the Authorization header
 // is the one checked.
+//
+// A consumer may have limits (requests and tokens per minute, package limit). A request is
+// admitted after its key was checked: over a limit it gets 429 with Retry-After and goes no
+// further. The tokens a response used are charged when it has ended, from the usage the proxy
+// read (Observe); so that streams report usage too, the request of a consumer with a tokens
+// limit is marked with filter.WithUsageWanted.
 package auth
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"strings"
 
 	"github.com/pixiu-llm/gateway/pkg/common/extension/filter"
 	"github.com/pixiu-llm/gateway/pkg/common/openaierror"
+	"github.com/pixiu-llm/gateway/pkg/filter/llm/limit"
 	"github.com/pixiu-llm/gateway/pkg/metrics"
 )
 
@@ -33,14 +41,20 @@ type plugin struct{}
 func (plugin) Kind() string { return Kind }
 
 func (plugin) CreateFilterFactory(env filter.Env) (filter.HTTPFilterFactory, error) {
-	return &factory{metrics: env.Metrics}, nil
+	logger := env.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &factory{metrics: env.Metrics, logger: logger.With("filter", Kind)}, nil
 }
 
 // factory is one configured instance of the filter.
 type factory struct {
 	cfg     Config
 	keys    *keyring
+	limiter *limit.Limiter
 	metrics *metrics.Metrics
+	logger  *slog.Logger
 }
 
 func (f *factory) Config() any { return &f.cfg }
@@ -50,13 +64,21 @@ func (f *factory) Apply() error {
 	if err != nil {
 		return err
 	}
-	f.keys = keys
+	limits := map[string]limit.Limits{}
+	for _, c := range keys.owners {
+		limits[c.Name] = c.Limits
+	}
+	limiter, err := limit.New(limits, limit.WithMetrics(f.metrics), limit.WithLogger(f.logger))
+	if err != nil {
+		return err
+	}
+	f.keys, f.limiter = keys, limiter
 	f.cfg.Consumers = nil // the keys live on as digests only
 	return nil
 }
 
-// Handler lets a request with a consumer's key through, without the key, and answers every
-// other request with 401.
+// Handler lets a request with a consumer's key through, without the key, when the consumer's
+// limits admit it; it answers a request without a valid key with 401 and a refused one with 429.
 func (f *factory) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key, presented := presentedKey(r.Header)
@@ -73,7 +95,15 @@ func (f *factory) Handler(next http.Handler) http.Handler {
 		if rec := filter.RecordFrom(r.Context()); rec != nil {
 			rec.Consumer = c.Name
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), consumerKey{}, c)))
+		if d := f.limiter.Admit(c.Name); !d.OK {
+			limit.WriteRejection(w, c.Name, d)
+			return
+		}
+		ctx := context.WithValue(r.Context(), consumerKey{}, c)
+		if c.Limits.TokensPerMinute > 0 {
+			ctx = filter.WithUsageWanted(ctx)
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
@@ -98,11 +128,13 @@ func (f *factory) reject(w http.ResponseWriter, presented bool) {
 	openaierror.Write(w, http.StatusUnauthorized, openaierror.TypeInvalidRequest, "invalid_api_key", msg)
 }
 
-// Observe counts every finished request of an authenticated consumer under its name.
+// Observe counts every finished request of an authenticated consumer under its name and
+// charges the tokens it used to the consumer's limits.
 func (f *factory) Observe(rec *filter.Record) {
 	if rec.Consumer == "" {
 		return
 	}
+	f.limiter.Observe(rec) // first: a request counted in the metrics has been charged
 	f.metrics.ConsumerRequest(rec.Consumer, rec.Status)
 	if rec.Usage.Reported {
 		f.metrics.ConsumerTokens(rec.Consumer, rec.Usage.Prompt, rec.Usage.Completion, rec.Usage.Total)

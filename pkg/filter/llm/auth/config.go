@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/pixiu-llm/gateway/pkg/config"
+	"github.com/pixiu-llm/gateway/pkg/filter/llm/limit"
 )
 
 // Config is the filter's config in pixiu.yaml (http_filters[].config).
@@ -24,6 +25,9 @@ type ConsumerConfig struct {
 	Keys []string `yaml:"keys"`
 	// KeySHA256 are keys given by the hex SHA-256 of the key, so the file never holds the key.
 	KeySHA256 []string `yaml:"key_sha256"`
+	// Limits caps the consumer's requests and tokens per minute; a zero or absent limit
+	// limits nothing.
+	Limits limit.Limits `yaml:"limits"`
 }
 
 // compile checks the config and builds the key ring. Errors name the key path relative to the
@@ -48,7 +52,10 @@ func (c *Config) compile() (*keyring, error) {
 		if len(cc.Keys)+len(cc.KeySHA256) == 0 {
 			return nil, fieldErr(path, "consumer %q has no keys: set keys or key_sha256", name)
 		}
-		consumer := &Consumer{Name: name}
+		if err := cc.Limits.Validate(); err != nil {
+			return nil, within(path+".limits", err)
+		}
+		consumer := &Consumer{Name: name, Limits: cc.Limits}
 		digests, err := cc.digests(path)
 		if err != nil {
 			return nil, err
@@ -109,6 +116,15 @@ func parseDigest(h string) ([sha256.Size]byte, error) {
 		return sum, errors.New("not hex: a SHA-256 is written with 0-9 and a-f")
 	}
 	return sum, nil
+}
+
+// within places err, and the key path of a *config.FieldError, under path.
+func within(path string, err error) error {
+	var fe *config.FieldError
+	if errors.As(err, &fe) {
+		return fieldErr(path+"."+fe.Path, "%v", fe.Err)
+	}
+	return fieldErr(path, "%v", err)
 }
 
 func fieldErr(path, format string, args ...any) error {

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pixiu-llm/gateway/pkg/config"
+	"github.com/pixiu-llm/gateway/pkg/filter/llm/limit"
 )
 
 const (
@@ -36,6 +37,17 @@ func TestCompileFindsEveryKeyOfEveryConsumer(t *testing.T) {
 	assert.Equal(t, 2, ring.lookup(keyA1).keys)
 }
 
+func TestCompileKeepsEachConsumersLimits(t *testing.T) {
+	cfg := Config{Consumers: []ConsumerConfig{
+		{Name: "team-a", Keys: []string{keyA1, keyA2}, Limits: limit.Limits{RequestsPerMinute: 60, TokensPerMinute: 100_000}},
+		{Name: "team-b", Keys: []string{keyB}},
+	}}
+	ring, err := cfg.compile()
+	require.NoError(t, err)
+	assert.Equal(t, limit.Limits{RequestsPerMinute: 60, TokensPerMinute: 100_000}, ring.lookup(keyA2).Limits)
+	assert.True(t, ring.lookup(keyB).Limits.None())
+}
+
 func TestCompileErrorsNameTheKeyPath(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -56,6 +68,10 @@ func TestCompileErrorsNameTheKeyPath(t *testing.T) {
 		{"digest not hex", []ConsumerConfig{{Name: "a", KeySHA256: []string{strings.Repeat("g", 64)}}}, "consumers[0].key_sha256[0]", "not hex"},
 		{"digest too short", []ConsumerConfig{{Name: "a", KeySHA256: []string{"abc123"}}}, "consumers[0].key_sha256[0]", "64 hex digits, not 6"},
 		{"empty digest", []ConsumerConfig{{Name: "a", KeySHA256: []string{""}}}, "consumers[0].key_sha256[0]", "empty digest"},
+		{"negative tokens limit", []ConsumerConfig{{Name: "a", Keys: []string{keyA1}}, {Name: "b", Keys: []string{keyB}, Limits: limit.Limits{TokensPerMinute: -1}}},
+			"consumers[1].limits.tokens_per_minute", "-1 is negative"},
+		{"negative requests limit", []ConsumerConfig{{Name: "a", Keys: []string{keyA1}, Limits: limit.Limits{RequestsPerMinute: -60, TokensPerMinute: 10}}},
+			"consumers[0].limits.requests_per_minute", "-60 is negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := (&Config{Consumers: tc.consumers}).compile()

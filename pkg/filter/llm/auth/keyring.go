@@ -3,12 +3,16 @@ package auth
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+
+	"github.com/pixiu-llm/gateway/pkg/filter/llm/limit"
 )
 
 // Consumer is an authenticated client of the gateway. Settings that apply per consumer (such
 // as request and token limits) belong here; later filters find it with ConsumerFrom.
 type Consumer struct {
 	Name string
+	// Limits are the consumer's requests and tokens per minute (zero: no limit).
+	Limits limit.Limits
 	// keys is how many keys the consumer may present, for the admin API.
 	keys int
 }

@@ -33,10 +33,11 @@
 package limit
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/pixiu-llm/gateway/pkg/config"
 )
 
 // Window is the period the limits are expressed in.
@@ -55,16 +56,18 @@ type Limits struct {
 	TokensPerMinute   int64 `yaml:"tokens_per_minute" json:"tokens_per_minute"`
 }
 
-// Validate rejects negative limits, naming the key.
+// Validate rejects a negative limit with a *config.FieldError whose path is the key
+// (requests_per_minute or tokens_per_minute), relative to the consumer's limits.
 func (l Limits) Validate() error {
-	var errs []error
-	if l.RequestsPerMinute < 0 {
-		errs = append(errs, fmt.Errorf("%s: %d is negative (0 means no limit)", RequestsPerMinute, l.RequestsPerMinute))
+	for _, f := range []struct {
+		key   string
+		value int64
+	}{{RequestsPerMinute, l.RequestsPerMinute}, {TokensPerMinute, l.TokensPerMinute}} {
+		if f.value < 0 {
+			return &config.FieldError{Path: f.key, Err: fmt.Errorf("%d is negative (0 or absent means no limit)", f.value)}
+		}
 	}
-	if l.TokensPerMinute < 0 {
-		errs = append(errs, fmt.Errorf("%s: %d is negative (0 means no limit)", TokensPerMinute, l.TokensPerMinute))
-	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // None reports whether l limits nothing.

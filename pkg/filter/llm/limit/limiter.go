@@ -35,8 +35,14 @@ func WithClock(now func() time.Time) Option { return func(l *Limiter) { l.now = 
 // WithMetrics counts requests, tokens and rejections per consumer in m.
 func WithMetrics(m *metrics.Metrics) Option { return func(l *Limiter) { l.metrics = m } }
 
-// WithLogger logs store failures to logger.
-func WithLogger(logger *slog.Logger) Option { return func(l *Limiter) { l.logger = logger } }
+// WithLogger logs store failures to logger; nil keeps slog.Default.
+func WithLogger(logger *slog.Logger) Option {
+	return func(l *Limiter) {
+		if logger != nil {
+			l.logger = logger
+		}
+	}
+}
 
 // New returns a limiter for the consumers' limits (by consumer name; consumers not in the map
 // are not limited). It rejects negative limits, naming the consumer and the key.
@@ -89,8 +95,9 @@ func (l *Limiter) Charge(consumer string, tokens int64) {
 }
 
 // Observe charges the total tokens of a finished request to its consumer, when the request had
-// one and the upstream reported usage (a stream reports it only when the client asked with
-// stream_options.include_usage). It suits a filter.Observer.
+// one and the upstream reported usage (a stream reports it only when its request asks with
+// stream_options.include_usage, which the proxy adds to requests marked
+// filter.WithUsageWanted). It suits a filter.Observer.
 func (l *Limiter) Observe(rec *filter.Record) {
 	if rec.Consumer == "" || !rec.Usage.Reported {
 		return

@@ -21,87 +21,113 @@ var (
 var modelName = []byte("model")
 
 // requestModel returns the top-level "model" string of a JSON request body without decoding
-// the rest: it walks the members of the top-level object, jumping over every other value
-// (strings with bytes.IndexByte), so nested "model" keys (a JSON schema, tool arguments) are
-// never taken for it. The whole top level is walked, so that a body naming "model" twice is
-// refused: upstreams that keep the last one would otherwise be asked for a model the route did
-// not choose. Values are not validated beyond what finding their end needs; the upstream does
-// that.
+// the rest: it walks the members of the top-level object (walkObject), so nested "model" keys
+// (a JSON schema, tool arguments) are never taken for it. The whole top level is walked, so
+// that a body naming "model" twice is refused: upstreams that keep the last one would otherwise
+// be asked for a model the route did not choose. Values are not validated beyond what finding
+// their end needs; the upstream does that.
 func requestModel(body []byte) (string, error) {
-	i := skipSpace(body, 0)
-	if i == len(body) {
-		return "", errNoBody
+	var model []byte
+	err := walkObject(body, func(key []byte, start, end int) error {
+		if !keyIs(key, modelName) {
+			return nil
+		}
+		if model != nil {
+			return errTwoModels
+		}
+		if body[start] != '"' {
+			return errModelType
+		}
+		model = body[start:end]
+		return nil
+	})
+	if err != nil {
+		return "", err
 	}
-	if body[i] != '{' {
-		return "", errNotObject
-	}
-	if i = skipSpace(body, i+1); i < len(body) && body[i] == '}' {
+	if model == nil {
 		return "", errNoModel
 	}
-	var model []byte
+	return unquote(model)
+}
+
+// walkObject calls visit with each member of the JSON object body, in order: its key as
+// written (between the quotes, escapes kept) and the bounds of its value. Values are jumped
+// over without decoding (strings with bytes.IndexByte). It stops at the first error, of visit
+// or of the JSON.
+func walkObject(body []byte, visit func(key []byte, start, end int) error) error {
+	i := skipSpace(body, 0)
+	if i == len(body) {
+		return errNoBody
+	}
+	if body[i] != '{' {
+		return errNotObject
+	}
+	if i = skipSpace(body, i+1); i < len(body) && body[i] == '}' {
+		return nil
+	}
 	for {
-		isModel, value, err := member(body, i)
+		key, value, err := member(body, i)
 		if err != nil {
-			return "", err
-		}
-		if isModel && model != nil {
-			return "", errTwoModels
-		}
-		if isModel && body[value] != '"' {
-			return "", errModelType
+			return err
 		}
 		end, err := skipValue(body, value)
 		if err != nil {
-			return "", err
+			return err
 		}
-		if isModel {
-			model = body[value:end]
+		if err := visit(key, value, end); err != nil {
+			return err
 		}
 		if i = skipSpace(body, end); i == len(body) {
-			return "", errTruncatedDoc
+			return errTruncatedDoc
 		}
 		switch body[i] {
 		case ',':
 			i = skipSpace(body, i+1)
 		case '}':
-			if model == nil {
-				return "", errNoModel
-			}
-			return unquote(model)
+			return nil
 		default:
-			return "", syntaxError(i, "want ',' or '}' after a value")
+			return syntaxError(i, "want ',' or '}' after a value")
 		}
 	}
 }
 
-// member reads the key of the object member at body[i] and its colon. It reports whether the
-// key is "model" and returns the index of the member's value.
-func member(body []byte, i int) (isModel bool, value int, err error) {
+// member reads the key of the object member at body[i] and its colon. It returns the key as
+// written and the index of the member's value.
+func member(body []byte, i int) (key []byte, value int, err error) {
 	if i == len(body) {
-		return false, 0, errTruncatedDoc
+		return nil, 0, errTruncatedDoc
 	}
 	if body[i] != '"' {
-		return false, 0, syntaxError(i, "want a quoted key")
+		return nil, 0, syntaxError(i, "want a quoted key")
 	}
 	end, err := stringEnd(body, i)
 	if err != nil {
-		return false, 0, err
-	}
-	key := body[i+1 : end-1]
-	isModel = bytes.Equal(key, modelName)
-	if !isModel && bytes.IndexByte(key, '\\') >= 0 {
-		var k string // an escaped key ("mod\u0065l") is still "model" to a JSON parser
-		isModel = json.Unmarshal(body[i:end], &k) == nil && k == "model"
+		return nil, 0, err
 	}
 	value = skipSpace(body, end)
 	if value >= len(body) || body[value] != ':' {
-		return false, 0, syntaxError(value, "want ':' after a key")
+		return nil, 0, syntaxError(value, "want ':' after a key")
 	}
 	value = skipSpace(body, value+1)
 	if value >= len(body) {
-		return false, 0, errTruncatedDoc
+		return nil, 0, errTruncatedDoc
 	}
-	return isModel, value, nil
+	return body[i+1 : end-1], value, nil
+}
+
+// keyIs reports whether a key as written (between its quotes) is name, also when escaped:
+// "mod\u0065l" is "model" to a JSON parser.
+func keyIs(key, name []byte) bool {
+	if bytes.Equal(key, name) {
+		return true
+	}
+	if bytes.IndexByte(key, '\\') < 0 {
+		return false
+	}
+	quoted := make([]byte, 0, len(key)+2)
+	quoted = append(append(append(quoted, '"'), key...), '"')
+	var k string
+	return json.Unmarshal(quoted, &k) == nil && k == string(name)
 }
 
 // skipValue returns the index just past the JSON value starting at body[i].

@@ -168,6 +168,9 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, c *cluster.Clust
 		rec = &filter.Record{} // the filter is used outside a listener
 	}
 	rec.Cluster = c.Name
+	if filter.UsageWanted(r.Context()) && asksForUsage(r) {
+		body = withStreamUsage(body) // streamusage.go
+	}
 	x := exchange{p: p, w: w, rc: *http.NewResponseController(w), r: r, rec: rec, cluster: c, next: next, body: body,
 		left: p.cfg.MaxAttempts}
 	x.run()
