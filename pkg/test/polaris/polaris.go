@@ -21,7 +21,7 @@
 //     ClientConfig.UpdateCacheWhenEmpty; without it the last instance leaving
 //     is never reported to Subscribe callbacks.
 //   - Services and instances, ephemeral ones included, survive Kill+Restart
-//     (they live in polaris.bolt in the working dir).
+//     (they live in polaris.bolt in the working dir); RestartWiped deletes it.
 //   - The beat reply sets the SDK's heartbeat interval to 5s whatever
 //     ClientConfig.BeatInterval says.
 //   - The SDK writes ./cache and ./log under the process's working directory
@@ -164,6 +164,27 @@ func (s *Server) Restart(ctx context.Context) error {
 	}
 	return s.startLocked(ctx)
 }
+
+// RestartWiped is Restart with the server's store deleted first: the server comes back knowing
+// no service and no instance, as a standalone Nacos keeping ephemeral instances in memory does
+// after a restart, until providers register again (by heartbeat or explicitly).
+func (s *Server) RestartWiped(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return errors.New("polaris: RestartWiped after Stop")
+	}
+	if err := s.signalAndWait(syscall.SIGKILL, 10*time.Second); err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(s.dir, storeFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("wipe polaris store: %w", err)
+	}
+	return s.startLocked(ctx)
+}
+
+// storeFile is where Polaris keeps services and instances, in its working dir.
+const storeFile = "polaris.bolt"
 
 // Stop terminates the server (SIGTERM, then SIGKILL after Options.StopGrace),
 // releases its ports and removes the working dir if Start created it. It is
