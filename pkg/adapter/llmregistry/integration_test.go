@@ -551,4 +551,3 @@ func TestIntegrationStopLeavesNoGoroutines(t *testing.T) {
 	}()
 	goleak.VerifyNone(t, opts...)
 }
-

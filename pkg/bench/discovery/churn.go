@@ -36,7 +36,7 @@ type ChurnConfig struct {
 // ChurnResult compares the hot path in three conditions:
 //   - Quiet: no registry updates;
 //   - Control: the same update rate, to services in a group the gateway does not watch, so the
-//     registry, the provider SDK and the shared CPUs are as busy as while churning but the
+//     registry, the provider and the shared CPUs are as busy as while churning but the
 //     gateway has nothing to apply;
 //   - Churning: the updates go to the hot cluster's own endpoints, which the gateway applies.
 //
