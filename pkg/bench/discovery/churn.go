@@ -242,7 +242,12 @@ func registerAll(ctx context.Context, reg *Registrar, instances []Instance, conc
 	for range concurrency {
 		wg.Go(func() {
 			for in := range jobs {
-				if err := reg.Register(in); err != nil {
+				// Registration is idempotent: a registry slowed by heartbeat load gets three tries.
+				err := reg.Register(in)
+				for try := 1; err != nil && try < 3 && ctx.Err() == nil; try++ {
+					err = reg.Register(in)
+				}
+				if err != nil {
 					mu.Lock()
 					if firstErr == nil {
 						firstErr = err
