@@ -275,7 +275,7 @@ func TestWatchRegistryThatForgotKeepsEndpoints(t *testing.T) {
 	// "gone" never comes back: removed once the grace is over.
 	require.Eventually(t, func() bool { return r.endpoint("chat/gone") == nil }, waitFor, tick)
 	assert.GreaterOrEqual(t, time.Since(began), 1400*time.Millisecond)
-	assert.Nil(t, w.Health().Forgotten)
+	require.Eventually(t, func() bool { return w.Health().Forgotten == nil }, waitFor, tick)
 	assert.Equal(t, 0.0, gaugeValue(t, m, "pixiu_registry_forgotten_services"))
 	assert.Equal(t, []string{"delete chat/gone"}, onlyDeletes(r.take()))
 	assert.Equal(t, 1, strings.Count(logs.String(), "lists none of the services"), "logged once:\n%s", logs.String())
