@@ -124,8 +124,9 @@ func TestIntegrationLLMRegisterListensOnNothing(t *testing.T) {
 	require.Eventually(t, func() bool { return !g.hasMember("chat", "child") }, discoveryBound, poll)
 }
 
-// The registry restarts with its store wiped while the provider stays up; the provider's next
-// heartbeat (8 s apart) registers it again. Meanwhile 10 requests/s through the gateway: none
+// The registry restarts with its store wiped while the provider stays up and registers again
+// 8 s later (as its heartbeat or `pixiu llm register`'s check would; its own heartbeat is set
+// far apart so the moment is the test's). Meanwhile 10 requests/s through the gateway: none
 // fails, and the state is shown in the admin status.
 func TestIntegrationRegistryRestartsEmpty(t *testing.T) {
 	t.Parallel()
@@ -133,7 +134,7 @@ func TestIntegrationRegistryRestartsEmpty(t *testing.T) {
 	group := uniqueGroup(t)
 	up := llmstub.Start(t, llmstub.WithName("survivor"))
 	g := startGateway(t, reg.Addr(), group, "chat", llmstub.Start(t))
-	p := newProviderBeating(t, reg.Addr(), group, 8*time.Second)
+	p := newProviderBeating(t, reg.Addr(), group, time.Minute)
 	p.register("survivor-svc", up, meta("cluster", "chat", "id", "survivor"))
 	require.Eventually(t, func() bool { return g.hasMember("chat", "survivor") }, discoveryBound, poll)
 
@@ -178,14 +179,16 @@ func TestIntegrationRegistryRestartsEmpty(t *testing.T) {
 	assert.Equal(t, []string{"survivor-svc"}, st.Forgotten.Services)
 	assert.True(t, g.hasMember("chat", "survivor"))
 
-	// The provider's heartbeat registers it again; the state ends.
+	// The registry stays empty until the provider registers again.
+	time.Sleep(time.Until(restarted.Add(8 * time.Second)))
 	probe, err := llmprovider.Connect(llmprovider.NacosOptions{Address: reg.Addr(), Namespace: "public"})
 	require.NoError(t, err)
 	defer probe.Close()
-	require.Eventually(t, func() bool {
-		ok, err := probe.Present(p.instance("survivor-svc", up, nil))
-		return err == nil && ok
-	}, 30*time.Second, 100*time.Millisecond)
+	present, err := probe.Present(p.instance("survivor-svc", up, nil))
+	require.NoError(t, err)
+	require.False(t, present, "the wiped registry does not know the instance yet")
+	assert.True(t, g.hasMember("chat", "survivor"), "still routed 8 s into the outage")
+	p.register("survivor-svc", up, meta("cluster", "chat", "id", "survivor"))
 	back := time.Since(restarted)
 	t.Logf("registry restarted empty; provider registered again %v later", back.Round(100*time.Millisecond))
 	require.Eventually(t, func() bool { return g.adapter.Status()[0].Forgotten == nil }, discoveryBound, poll)
