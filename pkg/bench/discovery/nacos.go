@@ -53,7 +53,7 @@ type Registrar struct {
 
 // NewRegistrar connects to the registry at addr ("host:port") for group.
 func NewRegistrar(addr, group string) (*Registrar, error) {
-	reg, err := llmprovider.Connect(llmprovider.NacosOptions{Address: addr, Namespace: Namespace, Timeout: 10 * time.Second})
+	reg, err := llmprovider.Connect(llmprovider.NacosOptions{Address: addr, Namespace: Namespace, Timeout: 30 * time.Second})
 	if err != nil {
 		return nil, err
 	}
