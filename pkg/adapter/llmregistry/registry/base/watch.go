@@ -97,12 +97,13 @@ func (c WatchConfig) withDefaults() WatchConfig {
 //
 // Rules, in the order they are applied:
 //   - The listing failed: keep everything, retry with backoff, log once per state change.
-//   - The listing succeeded but names none of the services listed before (or, right after the
-//     registry was unreachable, misses some of them): the registry forgot them, it did not
-//     lose its providers. Their endpoints stay routed; what reappears is applied at once; what
-//     is still missing after ForgetGrace is removed. Logged once, in Health and a metric.
-//   - A service missing from one listing is read anyway (listings of some registries skip
-//     services); it is only dropped when its own instance list is empty, confirmed below.
+//   - Every watched service is read, listed or not (listings of some registries skip services
+//     between pages): a service's own instance list decides, never the listing alone.
+//   - A service with endpoints that the listing no longer names and whose own list is empty
+//     was forgotten by the registry (a restart without its data lists none of the services it
+//     listed before), not left by its providers: a registry keeps listing a service whose last
+//     instance left. Its endpoints stay routed; what reappears is applied at once; what is
+//     still missing after ForgetGrace is removed. Logged once, in Health and a metric.
 //   - An empty instance list never removes endpoints by itself: a second read of the service
 //     is made ConfirmDelay later (scheduled at once) and only an empty answer again removes
 //     them. A non-empty answer in between cancels the removal.
@@ -123,7 +124,6 @@ type Watch struct {
 	listener    registry.Listener
 	services    map[string]*watchedService
 	forgotten   *forgetting
-	unreachable bool // the last pass could not list the services
 
 	pushMu  sync.Mutex
 	pushed  map[string][]registry.Instance // latest push per service, not applied yet
@@ -146,6 +146,7 @@ type watchedService struct {
 type forgetting struct {
 	since, until time.Time
 	missing      map[string]bool // services kept although the registry does not list them
+	logged       bool
 }
 
 // NewWatch returns a watch of src; nothing starts before Start.
@@ -237,7 +238,6 @@ func (w *Watch) run(ctx context.Context) {
 					wait = backoff.next()
 				}
 			}
-			w.unreachable = unreachable
 			next = began.Add(wait)
 			if unreachable || next.Before(time.Now()) {
 				next = time.Now().Add(wait)
@@ -281,12 +281,16 @@ func (w *Watch) pass(ctx context.Context) (unreachable bool, err error) {
 	if err != nil {
 		return true, err
 	}
-	now := time.Now()
 	listed := make(map[string]bool, len(names))
 	for _, n := range names {
 		listed[n] = true
 	}
-	w.noticeForgetting(listed, now)
+	knownListed := 0
+	for name := range w.services {
+		if listed[name] {
+			knownListed++
+		}
+	}
 
 	var toRead []string
 	for name := range listed {
@@ -301,14 +305,12 @@ func (w *Watch) pass(ctx context.Context) (unreachable bool, err error) {
 		}
 	}
 	for name, s := range w.services {
-		if listed[name] {
-			continue
+		if !listed[name] {
+			// Missing from this listing (some registries skip services between pages, or the
+			// registry forgot it): its own instance list decides.
+			s.listed = false
+			toRead = append(toRead, name)
 		}
-		s.listed = false
-		if w.forgotten != nil && w.forgotten.missing[name] {
-			continue // kept for the grace period; nothing to learn from reading it
-		}
-		toRead = append(toRead, name) // missing from one listing: its own list decides
 	}
 	w.subscribeNew(listed)
 	results := w.readAll(ctx, toRead)
@@ -324,50 +326,16 @@ func (w *Watch) pass(ctx context.Context) (unreachable bool, err error) {
 		}
 		w.endForgetting(time.Now())
 	})
+	w.reportForgetting(knownListed == 0)
 	w.publishServices()
 	if ctx.Err() != nil && len(errs) > 0 {
 		errs = append([]error{fmt.Errorf("pass not finished within %v", w.cfg.PassDeadline)}, errs...)
 	}
+	const shown = 5 // a slow registry can fail a thousand reads at once: keep the report short
+	if len(errs) > shown+1 {
+		errs = append(errs[:shown], fmt.Errorf("and %d more failed reads", len(errs)-shown))
+	}
 	return false, errors.Join(errs...)
-}
-
-// noticeForgetting enters the forgetting state when a listing misses the services listed before
-// in a way no departure of providers explains.
-func (w *Watch) noticeForgetting(listed map[string]bool, now time.Time) {
-	var missing []string
-	knownListed := 0
-	for name := range w.services {
-		if listed[name] {
-			knownListed++
-		} else if n, _ := w.tracker.Instances(name); n > 0 {
-			missing = append(missing, name)
-		}
-	}
-	if len(missing) == 0 {
-		return
-	}
-	if w.forgotten != nil {
-		for _, name := range missing {
-			w.forgotten.missing[name] = true
-		}
-		w.publishForgotten()
-		return
-	}
-	if knownListed > 0 && !w.unreachable {
-		return
-	}
-	f := &forgetting{since: now, until: now.Add(w.cfg.ForgetGrace), missing: map[string]bool{}}
-	for _, name := range missing {
-		f.missing[name] = true
-	}
-	w.forgotten = f
-	why := "the registry lists none of the services it listed before"
-	if knownListed > 0 {
-		why = "the registry came back without some of the services it listed before"
-	}
-	w.logger.Warn(why+" (restarted without its data?); keeping their endpoints while providers register again",
-		"missing", len(missing), "grace", w.cfg.ForgetGrace.String())
-	w.publishForgotten()
 }
 
 // endForgetting leaves the forgetting state when every missing service is back, or removes
@@ -420,9 +388,15 @@ func (w *Watch) applyRead(service string, instances []registry.Instance, at time
 		}
 		return
 	}
-	if w.forgotten != nil {
-		w.forgotten.missing[service] = true // listed again, instances not yet: kept
+	if !s.listed {
+		// Not listed and no instance, yet it has endpoints: the registry forgot it (a restart
+		// without its data, a replaced registry). Providers of a service do not make it vanish
+		// from the list: when its last instance leaves, a registry keeps listing it empty.
+		w.forget(service, at)
 		return
+	}
+	if w.forgotten != nil && w.forgotten.missing[service] {
+		return // listed again, instances not yet: kept for the grace period
 	}
 	switch {
 	case s.confirmAt.IsZero():
@@ -438,6 +412,35 @@ func (w *Watch) applyRead(service string, instances []registry.Instance, at time
 			w.drop(service)
 		}
 	}
+}
+
+// forget keeps the endpoints of a service the registry forgot, entering the forgetting state
+// when needed.
+func (w *Watch) forget(service string, now time.Time) {
+	s := w.services[service]
+	if s != nil {
+		s.confirmAt = time.Time{}
+	}
+	if w.forgotten == nil {
+		w.forgotten = &forgetting{since: now, until: now.Add(w.cfg.ForgetGrace), missing: map[string]bool{}}
+	}
+	w.forgotten.missing[service] = true
+}
+
+// reportForgetting logs the forgetting state once, when it starts, and publishes it.
+func (w *Watch) reportForgetting(noneListed bool) {
+	f := w.forgotten
+	if f == nil || f.logged {
+		return
+	}
+	f.logged = true
+	why := "the registry no longer lists services that have endpoints"
+	if noneListed {
+		why = "the registry lists none of the services it listed before"
+	}
+	w.logger.Warn(why+" (restarted without its data?); keeping their endpoints while providers register again",
+		"services", len(f.missing), "grace", w.cfg.ForgetGrace.String())
+	w.publishForgotten()
 }
 
 // drop removes a service the registry no longer has: its endpoints go and its watch ends.
@@ -493,6 +496,7 @@ func (w *Watch) confirm(ctx context.Context, services []string) {
 			w.applyRead(res.service, res.instances, res.at)
 		}
 	})
+	w.reportForgetting(false)
 	w.publishServices()
 }
 
@@ -599,6 +603,7 @@ func (w *Watch) applyPushes(ctx context.Context) {
 			}
 		}
 	})
+	w.reportForgetting(false)
 }
 
 // shutdown runs when the watch ends: no more deliveries, every subscription dropped, the

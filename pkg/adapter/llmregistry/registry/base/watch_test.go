@@ -297,38 +297,36 @@ func TestWatchForgettingEndsWhenEverythingIsBack(t *testing.T) {
 	assert.Contains(t, logs.String(), "lists every forgotten service again")
 }
 
-// After an outage, a registry that lists only some of the services it had is also taken as
-// forgetful: providers are still re-registering.
-func TestWatchPartialListingAfterAnOutage(t *testing.T) {
+// A registry that came back listing only some of its services (providers are re-registering
+// one by one): the services it no longer lists and whose lists are empty are kept; a listed
+// service whose last instance leaves is still removed within seconds.
+func TestWatchServicesTheRegistryNoLongerListsAreKept(t *testing.T) {
+	var logs logcapture.Buffer
 	src := newSource()
 	src.set("a", endpointInst("10.0.0.1", "a"))
 	src.set("b", endpointInst("10.0.0.2", "b"))
-	w, r := startWatch(t, src, watchOpts{grace: time.Hour, confirm: 50 * time.Millisecond})
-	require.Eventually(t, func() bool { return r.count() == 2 }, waitFor, tick)
-	src.mu.Lock()
-	src.listErr = errors.New("connection refused")
-	src.mu.Unlock()
-	require.Eventually(t, func() bool { return !w.Health().Reachable }, waitFor, tick)
+	src.set("c", endpointInst("10.0.0.3", "c"))
+	w, r := startWatch(t, src, watchOpts{grace: time.Hour, confirm: 100 * time.Millisecond, logs: &logs})
+	require.Eventually(t, func() bool { return r.count() == 3 }, waitFor, tick)
 	src.wipe()
-	src.set("a", endpointInst("10.0.0.1", "a"))
-	src.mu.Lock()
-	src.listErr = nil
-	src.mu.Unlock()
-	require.Eventually(t, func() bool { return w.Health().Reachable }, waitFor, tick)
-	time.Sleep(500 * time.Millisecond)
-	assert.Equal(t, 2, r.count(), "b is kept for the grace period")
+	src.set("a", endpointInst("10.0.0.1", "a")) // re-registered already
+	src.set("c")                                // listed, its last instance left
+	require.Eventually(t, func() bool { return r.endpoint("chat/c") == nil }, waitFor, tick, "a listed service that emptied goes")
+	time.Sleep(300 * time.Millisecond)
+	assert.NotNil(t, r.endpoint("chat/b"), "b is kept for the grace period")
 	require.NotNil(t, w.Health().Forgotten)
 	assert.Equal(t, []string{"b"}, w.Health().Forgotten.Missing)
+	assert.Equal(t, 1, strings.Count(logs.String(), "no longer lists services that have endpoints"), logs.String())
 }
 
 // A service missing from one listing (some registries skip services between pages) while the
-// others stay is read anyway: it stays while its own list is not empty, and goes (with its
-// watch) once the list is confirmed empty.
+// others stay is read anyway: it stays while its own list is not empty; once unlisted and empty
+// it is kept for the grace period, then goes with its watch.
 func TestWatchServiceMissingFromTheListing(t *testing.T) {
 	src := newSource()
 	src.set("stays", endpointInst("10.0.0.1", "stays"))
 	src.set("skipped", endpointInst("10.0.0.2", "skipped"))
-	w, r := startWatch(t, src, watchOpts{confirm: 100 * time.Millisecond})
+	w, r := startWatch(t, src, watchOpts{confirm: 100 * time.Millisecond, grace: 500 * time.Millisecond})
 	require.Eventually(t, func() bool { return r.count() == 2 }, waitFor, tick)
 	src.mu.Lock()
 	src.unlisted["skipped"] = src.instances["skipped"]
@@ -341,7 +339,9 @@ func TestWatchServiceMissingFromTheListing(t *testing.T) {
 	src.mu.Lock()
 	delete(src.unlisted, "skipped")
 	src.mu.Unlock()
-	require.Eventually(t, func() bool { return r.count() == 1 }, waitFor, tick)
+	require.Eventually(t, func() bool { return w.Health().Forgotten != nil }, waitFor, tick,
+		"unlisted and empty: the registry forgot it")
+	require.Eventually(t, func() bool { return r.count() == 1 }, waitFor, tick, "removed once the grace is over")
 	require.Eventually(t, func() bool { return len(w.Health().Services) == 1 }, waitFor, tick, "its watch ends")
 }
 
