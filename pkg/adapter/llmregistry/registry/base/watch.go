@@ -120,10 +120,10 @@ type Watch struct {
 	done      chan struct{}
 
 	// Owned by the watch goroutine.
-	tracker     *Tracker
-	listener    registry.Listener
-	services    map[string]*watchedService
-	forgotten   *forgetting
+	tracker   *Tracker
+	listener  registry.Listener
+	services  map[string]*watchedService
+	forgotten *forgetting
 
 	pushMu  sync.Mutex
 	pushed  map[string][]registry.Instance // latest push per service, not applied yet

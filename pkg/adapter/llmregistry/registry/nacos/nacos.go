@@ -35,8 +35,12 @@ const Protocol = "nacos"
 // EnvAddress overrides the address of every nacos registry when set.
 const EnvAddress = "NACOS_ADDRESS"
 
-// maxPages bounds one listing whatever the server answers.
-const maxPages = 1000
+const (
+	// maxPageSize is the largest page asked for; longer lists are walked page by page.
+	maxPageSize = 10000
+	// maxPages bounds one listing whatever the server answers.
+	maxPages = 1000
+)
 
 func init() {
 	registry.Register(Protocol, New)
@@ -147,6 +151,9 @@ func newWatch(s Settings, env registry.Env, src base.Source) *base.Watch {
 type httpSource struct {
 	s      Settings
 	client *Client
+	// pageSize is the page size that held the whole list last time (0: the configured one).
+	// Only the watch goroutine uses it.
+	pageSize int
 }
 
 func newHTTPSource(s Settings, _ registry.Env) (base.Source, error) {
@@ -157,40 +164,80 @@ func newHTTPSource(s Settings, _ registry.Env) (base.Source, error) {
 	return &httpSource{s: s, client: c}, nil
 }
 
-// ListServices reads every page of the group's service list. Names are deduplicated (the
-// server's order may change between pages) and empty names skipped.
+// ListServices reads the group's service list. Names are deduplicated and empty names skipped.
+//
+// Some registries (Polaris) return the services in a different order on every call, so walking
+// pages skips some services and repeats others. When the list does not fit in one page, it is
+// read again as one page as large as the count the server gave (and that size is kept for the
+// next passes): one call per pass, whatever the order. Only past maxPageSize are pages walked.
 func (h *httpSource) ListServices(ctx context.Context) ([]string, error) {
-	seen := map[string]bool{}
-	var names []string
-	pageSize := h.s.PageSize
-	for page := 1; page <= maxPages; page++ {
-		list, err := h.client.Services(ctx, h.s.Group, page, pageSize)
+	size := max(h.s.PageSize, h.pageSize)
+	for range 3 {
+		list, err := h.client.Services(ctx, h.s.Group, 1, size)
 		if err != nil {
-			if refused := h.refusal(err); refused != nil {
-				return nil, refused
-			}
-			return nil, fmt.Errorf("list services of group %q (page %d): %w", h.s.Group, page, err)
+			return nil, h.listError(err, 1)
 		}
-		padded := false
-		for _, name := range list.Doms {
-			if name == "" {
-				padded = true
-				continue
-			}
-			if strings.Contains(name, "@@") {
-				continue // not a service name of this group
-			}
-			if !seen[name] {
-				seen[name] = true
-				names = append(names, name)
-			}
+		if names, complete := h.collect(list, size, nil); complete {
+			return sortedNames(names), nil
 		}
-		if padded || len(list.Doms) < pageSize || (list.Count > 0 && page*pageSize >= list.Count) {
+		if size >= maxPageSize {
+			break
+		}
+		size = min(maxPageSize, max(list.Count, 2*size))
+		h.pageSize = size
+	}
+	return h.walkPages(ctx, size)
+}
+
+// walkPages reads every page of the service list, for lists longer than maxPageSize.
+func (h *httpSource) walkPages(ctx context.Context, size int) ([]string, error) {
+	seen := map[string]bool{}
+	for page := 1; page <= maxPages; page++ {
+		list, err := h.client.Services(ctx, h.s.Group, page, size)
+		if err != nil {
+			return nil, h.listError(err, page)
+		}
+		if _, complete := h.collect(list, size, seen); complete || page*size >= list.Count {
 			break
 		}
 	}
+	return sortedNames(seen), nil
+}
+
+// collect adds a page's service names to seen (a new set when nil) and reports whether the page
+// ends the list: shorter than asked for, padded with empty names, or reaching the count.
+func (h *httpSource) collect(list ServiceList, size int, seen map[string]bool) (map[string]bool, bool) {
+	if seen == nil {
+		seen = map[string]bool{}
+	}
+	padded := false
+	for _, name := range list.Doms {
+		if name == "" {
+			padded = true
+			continue
+		}
+		if strings.Contains(name, "@@") {
+			continue // not a service name of this group
+		}
+		seen[name] = true
+	}
+	return seen, padded || len(list.Doms) < size || list.Count <= size
+}
+
+func (h *httpSource) listError(err error, page int) error {
+	if refused := h.refusal(err); refused != nil {
+		return refused
+	}
+	return fmt.Errorf("list services of group %q (page %d): %w", h.s.Group, page, err)
+}
+
+func sortedNames(set map[string]bool) []string {
+	names := make([]string, 0, len(set))
+	for n := range set {
+		names = append(names, n)
+	}
 	sort.Strings(names)
-	return names, nil
+	return names
 }
 
 // RefusedError is a server that does not serve the Nacos 1.x HTTP API to this client.

@@ -201,6 +201,27 @@ func TestPolarisServiceListQuirks(t *testing.T) {
 	}
 }
 
+// Polaris with more services than a page: its order changes on every call, so pages would skip
+// some services. The list is read again as one page of the server's count, and that size is
+// kept: every service, every time, in one call per listing after the first.
+func TestPolarisShuffledListLongerThanAPage(t *testing.T) {
+	f := newFakeNacos(t)
+	f.polaris = true
+	for i, s := range names("svc", 35) {
+		f.set("g", s, host(fmt.Sprintf("10.0.0.%d", i), 80))
+	}
+	src := source(t, registry.Config{Address: f.addr(), Group: "g", PageSize: 10})
+	for range 5 {
+		got, err := src.ListServices(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, names("svc", 35), got)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	assert.Equal(t, 6, f.calls["GET /nacos/v1/ns/service/list"], "two calls the first time, then one")
+	assert.Equal(t, []int{10, 35, 35, 35, 35, 35}, f.pageSizes)
+}
+
 // The whole watch on the HTTP transport: changes are found by reading, nothing else.
 func TestHTTPWatchFindsChangesByReading(t *testing.T) {
 	f := newFakeNacos(t)
