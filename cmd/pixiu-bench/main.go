@@ -54,6 +54,7 @@ func bench(args []string) error {
 	quick := fs.Bool("quick", false, "shorter phases and a smaller scale test (a smoke run)")
 	skipDataplane := fs.Bool("skip-dataplane", false, "leave out the data-plane benchmarks")
 	skipDiscovery := fs.Bool("skip-discovery", false, "leave out the discovery benchmarks")
+	skipChanges := fs.Bool("skip-changes", false, "leave out the discovery change trials and churn (keep the scale part)")
 	nacos := fs.String("nacos", "", "use this Nacos (host:port) instead of starting Polaris")
 	profileDir := fs.String("profile", "", "run every gateway in process with CPU and allocation profiles written to this directory")
 	scales := fs.String("scale", "", "scale benchmark sizes, SERVICESxINSTANCES, comma separated and growing (default 1000x5; 200x5 with -quick)")
@@ -95,7 +96,7 @@ func bench(args []string) error {
 	fmt.Fprintf(os.Stderr, "pixiu-bench: configs and logs in %s\n", dir)
 	run, runErr := suite.Run(ctx, suite.Options{
 		Pixiu: bin, Self: self, WorkDir: dir, Quick: *quick,
-		SkipDataplane: *skipDataplane, SkipDiscovery: *skipDiscovery, NacosAddr: *nacos, ProfileDir: *profileDir, Scales: sizes,
+		SkipDataplane: *skipDataplane, SkipDiscovery: *skipDiscovery, SkipChanges: *skipChanges, NacosAddr: *nacos, ProfileDir: *profileDir, Scales: sizes,
 		Command: commandLine(), Log: os.Stderr,
 	})
 	md := run.Markdown()

@@ -28,7 +28,7 @@ type registriesView struct {
 	} `json:"adapters"`
 }
 
-// rejectedInstance registers an instance with a bad port straight through the Nacos SDK,
+// rejectedInstance registers an instance with a bad port straight through the registrar,
 // skipping the checks `pixiu llm register` makes, and shows how the gateway reports it.
 func (d *demo) rejectedInstance(parent context.Context) error {
 	d.out.title("An instance registered by other means with invalid metadata is not routed, and is reported")
@@ -45,7 +45,7 @@ func (d *demo) rejectedInstance(parent context.Context) error {
 	if err := reg.Register(d.brokenInst); err != nil {
 		return err
 	}
-	d.out.info("registered service llm-broken with metadata port=99999 (no Check: plain nacos-sdk-go)")
+	d.out.info("registered service llm-broken with metadata port=99999 (no Check: registered as any Nacos client could)")
 
 	url := d.adminURL + "/admin/registries"
 	ctx, cancel := bounded(ctx, 30*time.Second)

@@ -18,7 +18,9 @@ const SourceStatic = "static"
 type Member struct {
 	Endpoint *model.Endpoint
 	Source   string
-	Retry    retry.Policy
+	// Origin is where an adapter's endpoint comes from (zero for static endpoints).
+	Origin model.Origin
+	Retry  retry.Policy
 	// Keys are the API keys rotated per request; empty means the client's Authorization passes through.
 	Keys []string
 	// Index is the member's position in cluster order, used for fallback.

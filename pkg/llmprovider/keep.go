@@ -8,8 +8,8 @@ import (
 
 // KeepRegistered checks every interval that inst is still in the registry and registers it again
 // when the registry lost it: a registry restarted without its data forgets ephemeral instances,
-// and nacos-sdk-go v1 only re-registers when the server answers a heartbeat with "not found" in
-// the exact way Java Nacos does. report receives one line per change of state (registry
+// and not every server answers a heartbeat for an unknown instance with "not found" (which makes
+// the heartbeat register it again) the way Java Nacos does. report receives one line per change of state (registry
 // unreachable, reachable again, instance registered again), never per check. KeepRegistered
 // returns when ctx ends.
 func (r *Registrar) KeepRegistered(ctx context.Context, inst Instance, interval time.Duration, report func(msg string)) {

@@ -118,3 +118,28 @@ func TestKeepRegisteredReportsAnUnreachableRegistryOnce(t *testing.T) {
 	require.Len(t, reports, 1, "one report per change of state, not per check: %q", reports)
 	assert.Contains(t, reports[0], "cannot check the registration")
 }
+
+// A registry restarted without its data answers the next heartbeat "not found"; the registrar
+// registers the instance again from it, without KeepRegistered.
+func TestHeartbeatRegistersAgainAfterAWipedRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the Polaris registry")
+	}
+	srv := polaris.StartForTest(t)
+	r, err := Connect(NacosOptions{Address: srv.Addr(), Timeout: 3 * time.Second, BeatInterval: 300 * time.Millisecond})
+	require.NoError(t, err)
+	in := testInstance(t, 18083)
+	require.NoError(t, r.Register(in))
+	require.Eventually(t, func() bool { ok, err := r.Present(in); return err == nil && ok }, 10*time.Second, 50*time.Millisecond)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, srv.RestartWiped(ctx))
+	began := time.Now()
+	require.Eventually(t, func() bool { ok, err := r.Present(in); return err == nil && ok }, 10*time.Second, 50*time.Millisecond,
+		"registered again by its heartbeat")
+	t.Logf("registered again %v after the wiped restart (heartbeat every 300ms)", time.Since(began).Round(10*time.Millisecond))
+	require.NoError(t, r.Deregister(in))
+	require.NoError(t, r.Close())
+	require.NoError(t, r.Close(), "Close is idempotent")
+}

@@ -37,6 +37,7 @@ type Metrics struct {
 	registryUp       *prometheus.GaugeVec
 	lastSync         *prometheus.GaugeVec
 	consumers        consumerMetrics
+	forgotten        *prometheus.GaugeVec
 
 	// mu guards endpointSources, which remembers per cluster the sources reported so far, so a
 	// source whose last endpoint left drops to 0 instead of keeping its old count.
@@ -131,13 +132,17 @@ func New() *Metrics {
 			Namespace: namespace, Name: "registry_last_sync_timestamp_seconds",
 			Help: "Unix time of the last successful full read of the registry.",
 		}, []string{"registry"}),
+		forgotten: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "registry_forgotten_services",
+			Help: "Services a registry stopped listing (it restarted without its data?) whose endpoints are kept routed for the grace period; 0 when none.",
+		}, []string{"registry"}),
 	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.requests, m.upstreamAttempts, m.retries, m.fallbacks, m.cooldowns, m.streamsCut, m.upstreamLatency,
 		m.firstByte, m.tokens, m.endpoints, m.discoveryEvents, m.rejected, m.registryErrors,
-		m.registryUp, m.lastSync,
+		m.registryUp, m.lastSync, m.forgotten,
 	)
 	m.consumers = newConsumerMetrics(reg)
 	return m
@@ -290,6 +295,18 @@ func (m *Metrics) RegistrySynced(registry string, at time.Time) {
 	}
 	m.registryUp.WithLabelValues(registry).Set(1)
 	m.lastSync.WithLabelValues(registry).Set(float64(at.UnixNano()) / 1e9)
+}
+
+// RegistryForgotten sets how many services of a registry are kept routed although the registry
+// no longer lists them (0 when it is not forgetting).
+func (m *Metrics) RegistryForgotten(registry string, forgetting bool, missing int) {
+	if m == nil {
+		return
+	}
+	if !forgetting {
+		missing = 0
+	}
+	m.forgotten.WithLabelValues(registry).Set(float64(missing))
 }
 
 // Handler serves the metrics in the Prometheus exposition format. On a nil *Metrics it answers 404.

@@ -37,6 +37,17 @@ type ConsistentHash struct {
 	MaglevTableSize int `yaml:"maglev_table_size" json:"maglev_table_size,omitempty"`
 }
 
+// Origin says where an endpoint that an adapter added comes from. The cluster manager keeps it
+// with the endpoint: it is the one record of who owns an endpoint, beside the adapter's source tag.
+// Provider is the part of the adapter that owns the endpoint (for the registry adapter, the
+// registry's name): a provider can neither replace nor remove another provider's endpoints.
+// Service and Instance are informative (for the admin API). Static endpoints have none.
+type Origin struct {
+	Provider string `json:"provider,omitempty"`
+	Service  string `json:"service,omitempty"`
+	Instance string `json:"instance,omitempty"`
+}
+
 // Endpoint is one upstream of a cluster.
 type Endpoint struct {
 	// ID is unique inside its cluster. pixiu.yaml may spell the key `id` or, as upstream Pixiu does, `ID`.

@@ -84,13 +84,15 @@ func (cm *ClusterManager) Clusters() []*cluster.Cluster {
 }
 
 // SetEndpoint adds or replaces an endpoint as a static one. Adapters use ForSource.
-func (cm *ClusterManager) SetEndpoint(clusterName string, ep *model.Endpoint) error {
-	return cm.setEndpoint(clusterName, ep, cluster.SourceStatic)
+func (cm *ClusterManager) SetEndpoint(clusterName string, ep *model.Endpoint) (err error) {
+	cm.update(cluster.SourceStatic, func(b *batch) { _, err = b.Set(clusterName, ep, model.Origin{}) })
+	return err
 }
 
 // DeleteEndpoint removes an endpoint whatever its source.
 func (cm *ClusterManager) DeleteEndpoint(clusterName, id string) error {
-	return cm.deleteEndpoint(clusterName, id, "")
+	cm.update("", func(b *batch) { b.remove(clusterName, id, "", true) })
+	return nil
 }
 
 // ForSource returns the view of the manager an adapter gets: endpoints it sets are tagged with
@@ -104,95 +106,197 @@ type sourcedManager struct {
 	source string
 }
 
-func (s sourcedManager) SetEndpoint(clusterName string, ep *model.Endpoint) error {
-	return s.cm.setEndpoint(clusterName, ep, s.source)
+func (s sourcedManager) SetEndpoint(clusterName string, ep *model.Endpoint) (err error) {
+	s.cm.update(s.source, func(b *batch) { _, err = b.Set(clusterName, ep, model.Origin{}) })
+	return err
 }
 
-func (s sourcedManager) DeleteEndpoint(clusterName, id string) error {
-	return s.cm.deleteEndpoint(clusterName, id, s.source)
+func (s sourcedManager) DeleteEndpoint(clusterName, id string) (err error) {
+	s.cm.update(s.source, func(b *batch) {
+		if c := b.cluster(clusterName, false); c != nil {
+			if i, ok := c.index[id]; ok && c.members[i].Source != s.source {
+				err = fmt.Errorf("cluster %q: endpoint id %q belongs to source %q; not deleted by %q",
+					clusterName, id, c.members[i].Source, s.source)
+				return
+			}
+		}
+		b.remove(clusterName, id, "", false)
+	})
+	return err
 }
 
-func (cm *ClusterManager) setEndpoint(clusterName string, ep *model.Endpoint, source string) error {
+func (s sourcedManager) Update(fn func(adapter.Batch)) {
+	s.cm.update(s.source, func(b *batch) { fn(b) })
+}
+
+func (s sourcedManager) Endpoints() []adapter.OwnedEndpoint {
+	var out []adapter.OwnedEndpoint
+	for _, c := range s.cm.Clusters() {
+		for _, m := range c.Members {
+			if m.Source == s.source {
+				out = append(out, adapter.OwnedEndpoint{Cluster: c.Name, Endpoint: m.Endpoint.Clone(), Origin: m.Origin})
+			}
+		}
+	}
+	return out
+}
+
+// update runs fn on a batch of changes for source and publishes the result: one new snapshot
+// map, with one new cluster snapshot per changed cluster.
+func (cm *ClusterManager) update(source string, fn func(b *batch)) {
+	cm.mu.Lock()
+	defer cm.mu.Unlock()
+	b := &batch{cm: cm, source: source, old: *cm.snapshot.Load(), staged: map[string]*stagedCluster{}}
+	fn(b)
+	b.commit()
+}
+
+// batch stages changes to the clusters. Each cluster it touches is copied once (members and an
+// id index), whatever the number of changes to it.
+type batch struct {
+	cm     *ClusterManager
+	source string
+	old    map[string]*cluster.Cluster
+	staged map[string]*stagedCluster
+	order  []string // staged cluster names, in first-touch order
+}
+
+type stagedCluster struct {
+	prev    *cluster.Cluster
+	members []*cluster.Member // nil entries are removed members
+	index   map[string]int
+	changed bool
+}
+
+var _ adapter.Batch = (*batch)(nil)
+
+// cluster returns the staged copy of a cluster, creating it when create is set.
+func (b *batch) cluster(name string, create bool) *stagedCluster {
+	if c := b.staged[name]; c != nil {
+		return c
+	}
+	prev := b.old[name]
+	if prev == nil && !create {
+		return nil
+	}
+	c := &stagedCluster{prev: prev, index: map[string]int{}}
+	if prev != nil {
+		c.members = make([]*cluster.Member, len(prev.Members), len(prev.Members)+1)
+		copy(c.members, prev.Members)
+		for i, m := range prev.Members {
+			c.index[m.Endpoint.ID] = i
+		}
+	}
+	b.staged[name] = c
+	b.order = append(b.order, name)
+	return c
+}
+
+// Set implements adapter.Batch.
+func (b *batch) Set(clusterName string, ep *model.Endpoint, origin model.Origin) (*model.Endpoint, error) {
 	if clusterName == "" {
-		return fmt.Errorf("set endpoint: empty cluster name")
+		return nil, fmt.Errorf("set endpoint: empty cluster name")
 	}
 	if ep == nil || ep.ID == "" {
-		return fmt.Errorf("cluster %q: set endpoint: endpoint without id", clusterName)
+		return nil, fmt.Errorf("cluster %q: set endpoint: endpoint without id", clusterName)
 	}
-	cm.mu.Lock()
-	defer cm.mu.Unlock()
-
-	old := *cm.snapshot.Load()
-	prev := old[clusterName]
-	var members []*cluster.Member
-	if prev != nil {
-		if existing := prev.Member(ep.ID); existing != nil && existing.Source != source {
-			return fmt.Errorf("cluster %q: endpoint id %q already belongs to source %q; not replaced by %q",
-				clusterName, ep.ID, existing.Source, source)
+	c := b.cluster(clusterName, false)
+	var existing *cluster.Member
+	if c != nil {
+		if i, ok := c.index[ep.ID]; ok {
+			existing = c.members[i]
 		}
-		members = make([]*cluster.Member, 0, len(prev.Members)+1)
-		members = append(members, prev.Members...)
 	}
-	mem, err := cm.newMember(clusterName, ep, source)
+	if existing != nil {
+		if existing.Source != b.source {
+			return nil, fmt.Errorf("cluster %q: endpoint id %q already belongs to source %q; not replaced by %q",
+				clusterName, ep.ID, existing.Source, b.source)
+		}
+		if existing.Origin.Provider != origin.Provider {
+			return nil, fmt.Errorf("cluster %q: endpoint id %q already belongs to %q; not replaced by %q",
+				clusterName, ep.ID, existing.Origin.Provider, origin.Provider)
+		}
+	}
+	mem, err := b.cm.newMember(clusterName, ep, b.source)
 	if err != nil {
-		return fmt.Errorf("cluster %q endpoint %q: %w", clusterName, ep.ID, err)
+		return nil, fmt.Errorf("cluster %q endpoint %q: %w", clusterName, ep.ID, err)
 	}
-	replaced := false
-	for i, m := range members {
-		if m.Endpoint.ID == ep.ID {
-			members[i] = mem
-			replaced = true
-			break
-		}
+	mem.Origin = origin
+	if c == nil {
+		c = b.cluster(clusterName, true)
 	}
-	if !replaced {
-		members = append(members, mem)
+	c.changed = true
+	if existing != nil {
+		c.members[c.index[ep.ID]] = mem
+		return existing.Endpoint, nil
 	}
-	if prev == nil {
-		// A cluster only an adapter provides gets the default policy.
-		prev = cluster.New(clusterName, model.LoadBalancerRoundRobin, nil, nil)
-	}
-	cm.publish(old, prev.WithMembers(members))
-	return nil
+	c.index[ep.ID] = len(c.members)
+	c.members = append(c.members, mem)
+	return nil, nil
 }
 
-func (cm *ClusterManager) deleteEndpoint(clusterName, id, source string) error {
-	cm.mu.Lock()
-	defer cm.mu.Unlock()
-	old := *cm.snapshot.Load()
-	prev := old[clusterName]
-	if prev == nil {
-		return nil
-	}
-	existing := prev.Member(id)
-	if existing == nil {
-		return nil
-	}
-	if source != "" && existing.Source != source {
-		return fmt.Errorf("cluster %q: endpoint id %q belongs to source %q; not deleted by %q",
-			clusterName, id, existing.Source, source)
-	}
-	members := make([]*cluster.Member, 0, len(prev.Members)-1)
-	for _, m := range prev.Members {
-		if m.Endpoint.ID != id {
-			members = append(members, m)
-		}
-	}
-	delete(cm.health, healthKey(clusterName, id))
-	cm.publish(old, prev.WithMembers(members))
-	return nil
+// Remove implements adapter.Batch.
+func (b *batch) Remove(clusterName, id, provider string) *model.Endpoint {
+	return b.remove(clusterName, id, provider, false)
 }
 
-// publish swaps in a snapshot in which c replaces its namesake. Callers hold cm.mu.
-func (cm *ClusterManager) publish(old map[string]*cluster.Cluster, c *cluster.Cluster) {
-	next := make(map[string]*cluster.Cluster, len(old)+1)
-	for k, v := range old {
+// remove drops an endpoint of this batch's source and provider; any source when anySource.
+func (b *batch) remove(clusterName, id, provider string, anySource bool) *model.Endpoint {
+	c := b.cluster(clusterName, false)
+	if c == nil {
+		return nil
+	}
+	i, ok := c.index[id]
+	if !ok {
+		return nil
+	}
+	m := c.members[i]
+	if !anySource && (m.Source != b.source || m.Origin.Provider != provider) {
+		return nil
+	}
+	c.members[i] = nil
+	delete(c.index, id)
+	c.changed = true
+	delete(b.cm.health, healthKey(clusterName, id))
+	return m.Endpoint
+}
+
+// commit publishes the changed clusters in one new snapshot map.
+func (b *batch) commit() {
+	var changed []*cluster.Cluster
+	for _, name := range b.order {
+		c := b.staged[name]
+		if !c.changed {
+			continue
+		}
+		members := c.members[:0]
+		for _, m := range c.members {
+			if m != nil {
+				members = append(members, m)
+			}
+		}
+		if c.prev == nil {
+			// A cluster only an adapter provides gets the default policy.
+			changed = append(changed, cluster.New(name, model.LoadBalancerRoundRobin, members, nil))
+			continue
+		}
+		changed = append(changed, c.prev.WithMembers(members))
+	}
+	if len(changed) == 0 {
+		return
+	}
+	next := make(map[string]*cluster.Cluster, len(b.old)+len(changed))
+	for k, v := range b.old {
 		next[k] = v
 	}
-	next[c.Name] = c
-	cm.snapshot.Store(&next)
-	cm.countEndpoints(c)
-	cm.afterPublish(old[c.Name], c)
+	for _, c := range changed {
+		next[c.Name] = c
+	}
+	b.cm.snapshot.Store(&next)
+	for _, c := range changed {
+		b.cm.countEndpoints(c)
+		b.cm.afterPublish(b.old[c.Name], c)
+	}
 }
 
 func (cm *ClusterManager) countEndpoints(c *cluster.Cluster) {

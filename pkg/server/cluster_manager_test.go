@@ -12,6 +12,7 @@ import (
 
 	"github.com/pixiu-llm/gateway/pkg/cluster"
 	_ "github.com/pixiu-llm/gateway/pkg/cluster/retry/noretry"
+	"github.com/pixiu-llm/gateway/pkg/common/extension/adapter"
 	"github.com/pixiu-llm/gateway/pkg/model"
 )
 
@@ -277,6 +278,77 @@ func BenchmarkPick(b *testing.B) {
 					}
 				}
 			})
+		})
+	}
+}
+
+// A batch publishes one snapshot per changed cluster, whatever the number of changes, leaves
+// untouched clusters as they were, and records who owns each endpoint.
+func TestClusterManagerBatchPublishesOncePerCluster(t *testing.T) {
+	cm, err := NewClusterManager([]*model.ClusterConfig{{Name: "static", Endpoints: []*model.Endpoint{endpoint("s", "10.0.0.9", "")}}}, nil)
+	require.NoError(t, err)
+	src := cm.ForSource("llm-registry")
+	snapshots := func() *map[string]*cluster.Cluster { return cm.snapshot.Load() }
+	before := snapshots()
+	staticBefore := cm.Cluster("static")
+
+	src.Update(func(b adapter.Batch) {
+		for i := range 50 {
+			_, err := b.Set("chat", endpoint(fmt.Sprintf("c-%d", i), "10.0.0.1", ""), model.Origin{Provider: "nacos", Service: "svc", Instance: fmt.Sprint(i)})
+			require.NoError(t, err)
+			_, err = b.Set("embed", endpoint(fmt.Sprintf("e-%d", i), "10.0.0.2", ""), model.Origin{Provider: "nacos"})
+			require.NoError(t, err)
+		}
+		prev, err := b.Set("chat", endpoint("c-0", "10.0.0.3", ""), model.Origin{Provider: "nacos", Service: "svc", Instance: "0"})
+		require.NoError(t, err)
+		assert.Equal(t, "10.0.0.1", prev.Address.Address, "the replaced endpoint is returned")
+		assert.NotNil(t, b.Remove("chat", "c-1", "nacos"))
+		assert.Nil(t, b.Remove("chat", "c-2", "other-registry"), "another provider's endpoint is left alone")
+		assert.Nil(t, b.Remove("static", "s", "nacos"), "a static endpoint is left alone")
+		_, err = b.Set("static", endpoint("s", "10.0.0.4", ""), model.Origin{Provider: "nacos"})
+		assert.ErrorContains(t, err, `belongs to source "static"`)
+		_, err = b.Set("chat", endpoint("c-3", "10.0.0.4", ""), model.Origin{Provider: "other-registry"})
+		assert.ErrorContains(t, err, `already belongs to "nacos"`)
+		_, err = b.Set("chat", &model.Endpoint{ID: "no-address"}, model.Origin{Provider: "nacos"})
+		assert.Error(t, err, "an invalid endpoint is refused, the batch goes on")
+		assert.Same(t, before, snapshots(), "nothing is published while the batch runs")
+	})
+	after := snapshots()
+	assert.NotSame(t, before, after, "one publish")
+	assert.Same(t, staticBefore, cm.Cluster("static"), "an unchanged cluster keeps its snapshot")
+	chat := cm.Cluster("chat")
+	require.Len(t, chat.Members, 49)
+	assert.Equal(t, "10.0.0.3", chat.Member("c-0").Endpoint.Address.Address)
+	assert.Nil(t, chat.Member("c-1"))
+	for i, m := range chat.Members {
+		assert.Equal(t, i, m.Index)
+	}
+	assert.Len(t, cm.Cluster("embed").Members, 50)
+	owned := src.Endpoints()
+	assert.Len(t, owned, 99)
+	for _, e := range owned {
+		if e.Cluster == "chat" && e.Endpoint.ID == "c-7" {
+			assert.Equal(t, model.Origin{Provider: "nacos", Service: "svc", Instance: "7"}, e.Origin)
+		}
+	}
+
+	src.Update(func(adapter.Batch) {})
+	assert.Same(t, after, snapshots(), "an empty batch publishes nothing")
+}
+
+// Applying a batch of n changes to a cluster of m members costs O(n + m), not O(n·m).
+func BenchmarkClusterManagerBatch(b *testing.B) {
+	cm, _ := NewClusterManager(nil, nil)
+	src := cm.ForSource("llm-registry")
+	eps := make([]*model.Endpoint, 5000)
+	for i := range eps {
+		eps[i] = endpoint(fmt.Sprintf("e-%d", i), "10.0.0.1", "")
+	}
+	for b.Loop() {
+		src.Update(func(batch adapter.Batch) {
+			for _, ep := range eps {
+				_, _ = batch.Set(fmt.Sprintf("c-%d", len(ep.ID)%50), ep, model.Origin{Provider: "nacos"})
+			}
 		})
 	}
 }

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"sync"
 
-	"dubbo.apache.org/dubbo-go/v3/remoting"
-
 	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
 	"github.com/pixiu-llm/gateway/pkg/common/extension/adapter"
 	"github.com/pixiu-llm/gateway/pkg/config"
@@ -38,7 +36,7 @@ func (Plugin) CreateAdapter(cfg *model.Adapter, env adapter.Env) (adapter.Adapte
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Adapter{env: env, logger: logger, raw: cfg.Config, endpoints: map[endpointKey]*appliedEndpoint{}}, nil
+	return &Adapter{env: env, logger: logger, raw: cfg.Config}, nil
 }
 
 // Config is the adapter's config block.
@@ -56,20 +54,12 @@ type Adapter struct {
 
 	registries []*watched // sorted by name; set by Apply
 
-	mu        sync.Mutex
-	endpoints map[endpointKey]*appliedEndpoint // what this adapter put into the clusters
+	// mu guards every watched.rejected. Who owns which endpoint is recorded only by the
+	// cluster manager (its source tag and origin).
+	mu sync.Mutex
 
 	startOnce sync.Once
 	stopOnce  sync.Once
-}
-
-type endpointKey struct{ cluster, id string }
-
-type appliedEndpoint struct {
-	registry string
-	service  string
-	instance string
-	endpoint *model.Endpoint
 }
 
 // watched is one configured registry and its listener.
@@ -80,6 +70,9 @@ type watched struct {
 	adapter  *Adapter
 	// rejected is the registry's current rejection set; guarded by adapter.mu.
 	rejected []*registry.MetadataError
+	// batch is the cluster manager batch of the Batch call in progress, if any. Listener calls
+	// of one registry are serialized, so only that registry's goroutine touches it.
+	batch adapter.Batch
 }
 
 // Config implements adapter.Adapter.
@@ -175,65 +168,62 @@ func (a *Adapter) Stop() {
 	})
 }
 
-// OnEndpointEvent applies one change from the registry to the gateway's clusters.
-func (w *watched) OnEndpointEvent(ev registry.Event) error {
-	if ev.Endpoint == nil {
-		return fmt.Errorf("endpoint event without endpoint")
+// Batch implements registry.Listener: the changes fn makes are published together, one new
+// snapshot per changed cluster.
+func (w *watched) Batch(fn func()) {
+	if w.batch != nil {
+		fn()
+		return
 	}
-	switch ev.Type {
-	case remoting.EventTypeAdd, remoting.EventTypeUpdate:
-		return w.OnAddEndpoint(ev)
-	case remoting.EventTypeDel:
-		return w.OnRemoveEndpoint(ev)
-	default:
-		return fmt.Errorf("unknown event type %v", ev.Type)
-	}
+	w.adapter.env.Endpoints.Update(func(b adapter.Batch) {
+		w.batch = b
+		defer func() { w.batch = nil }()
+		fn()
+	})
 }
 
 // OnAddEndpoint inserts the endpoint into its cluster (created when absent) or replaces the one
-// with the same id entirely, LLM settings included. It refuses an id that belongs to a static
-// endpoint or to another registry.
+// with the same id entirely, LLM settings included. The cluster manager refuses an id that
+// belongs to a static endpoint or to another registry.
 func (w *watched) OnAddEndpoint(ev registry.Event) error {
-	a := w.adapter
-	k := endpointKey{ev.Cluster, ev.Endpoint.ID}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	cur := a.endpoints[k]
-	if cur != nil && cur.registry != w.name {
-		return fmt.Errorf("registry %q already provides it", cur.registry)
+	if ev.Endpoint == nil {
+		return fmt.Errorf("endpoint event without endpoint")
 	}
-	if err := a.env.Endpoints.SetEndpoint(ev.Cluster, ev.Endpoint); err != nil {
+	if w.batch == nil {
+		var err error
+		w.Batch(func() { err = w.OnAddEndpoint(ev) })
 		return err
 	}
-	a.endpoints[k] = &appliedEndpoint{registry: w.name, service: ev.Service, instance: ev.Instance, endpoint: ev.Endpoint.Clone()}
+	a := w.adapter
+	prev, err := w.batch.Set(ev.Cluster, ev.Endpoint, model.Origin{Provider: w.name, Service: ev.Service, Instance: ev.Instance})
+	if err != nil {
+		return err
+	}
 	attrs := append(endpointAttrs(w.name, ev), "address", addressOf(ev.Endpoint))
-	if cur == nil {
+	if prev == nil {
 		a.env.Metrics.DiscoveryEvent(w.name, "add")
 		a.logger.Info("endpoint added", attrs...)
 	} else {
 		a.env.Metrics.DiscoveryEvent(w.name, "update")
-		a.logger.Info("endpoint updated", append(attrs, "changed", changedFields(cur.endpoint, ev.Endpoint))...)
+		a.logger.Info("endpoint updated", append(attrs, "changed", changedFields(prev, ev.Endpoint))...)
 	}
 	return nil
 }
 
 // OnRemoveEndpoint removes the endpoint by id, if this registry added it.
-func (w *watched) OnRemoveEndpoint(ev registry.Event) error {
-	a := w.adapter
-	k := endpointKey{ev.Cluster, ev.Endpoint.ID}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if cur := a.endpoints[k]; cur == nil || cur.registry != w.name {
-		return nil
+func (w *watched) OnRemoveEndpoint(ev registry.Event) {
+	if ev.Endpoint == nil {
+		return
 	}
-	if err := a.env.Endpoints.DeleteEndpoint(ev.Cluster, ev.Endpoint.ID); err != nil {
-		a.logger.Error("endpoint not removed", append(endpointAttrs(w.name, ev), "error", err.Error())...)
-		return err
+	if w.batch == nil {
+		w.Batch(func() { w.OnRemoveEndpoint(ev) })
+		return
 	}
-	delete(a.endpoints, k)
-	a.env.Metrics.DiscoveryEvent(w.name, "delete")
-	a.logger.Info("endpoint removed", endpointAttrs(w.name, ev)...)
-	return nil
+	if w.batch.Remove(ev.Cluster, ev.Endpoint.ID, w.name) == nil {
+		return
+	}
+	w.adapter.env.Metrics.DiscoveryEvent(w.name, "delete")
+	w.adapter.logger.Info("endpoint removed", endpointAttrs(w.name, ev)...)
 }
 
 // OnRejections records the registry's rejection set and logs what changed in it.

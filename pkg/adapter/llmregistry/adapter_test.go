@@ -195,7 +195,7 @@ func TestTwoRegistriesClaimingOneEndpoint(t *testing.T) {
 	require.Len(t, st, 2)
 	assert.Equal(t, "reg-b", st[1].Name)
 	require.Len(t, st[1].Rejected, 1)
-	assert.Contains(t, st[1].Rejected[0].Reason, `registry "reg-a" already provides it`)
+	assert.Contains(t, st[1].Rejected[0].Reason, `already belongs to "reg-a"`)
 
 	fake(t, "reg-a").sync("ds")
 	fake(t, "reg-b").sync("ds", inst("10.0.0.2", "cluster", "chat", "id", "shared", "name", "from-b"))

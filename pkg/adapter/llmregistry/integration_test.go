@@ -1,7 +1,8 @@
 package llmregistry_test
 
-// Integration tests: a whole gateway built in-process discovers providers that nacos-sdk-go
-// registers in a real Nacos-protocol registry (Polaris, started by pkg/test/polaris; or any
+// Integration tests: a whole gateway built in-process discovers providers that
+// llmprovider.Registrar (the registrar of `pixiu llm register`) registers in a real
+// Nacos-protocol registry (Polaris, started by pkg/test/polaris; or any
 // Nacos named by $PIXIU_TEST_NACOS_ADDR) and routes HTTP to llmstub upstreams.
 //
 // They run under a plain `go test` (and so under `make test`); `go test -short` skips them.
@@ -21,16 +22,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nacos-group/nacos-sdk-go/clients"
-	"github.com/nacos-group/nacos-sdk-go/clients/naming_client"
-	"github.com/nacos-group/nacos-sdk-go/common/constant"
-	"github.com/nacos-group/nacos-sdk-go/vo"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry"
-	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry/nacos"
+	"github.com/pixiu-llm/gateway/pkg/llmprovider"
 	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry"
 	"github.com/pixiu-llm/gateway/pkg/server"
 	"github.com/pixiu-llm/gateway/pkg/test/gatewaytest"
@@ -59,7 +56,6 @@ var shared struct {
 func TestMain(m *testing.M) {
 	// The tests name their registry address explicitly; the override is tested in package nacos.
 	_ = os.Unsetenv("NACOS_ADDRESS")
-	nacos.PrepareSDK() // the tests' own SDK clients register concurrently
 	code := m.Run()
 	if shared.srv != nil {
 		if err := shared.srv.Stop(); err != nil {
@@ -106,86 +102,72 @@ func uniqueGroup(t *testing.T) string {
 	return fmt.Sprintf("it-%s-%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), rand.IntN(1_000_000))
 }
 
-// provider registers instances the way an LLM provider does, with nacos-sdk-go v1.
+// provider registers instances the way an LLM provider does, with the registrar of
+// `pixiu llm register` (heartbeats, no listening socket).
 type provider struct {
-	t      *testing.T
-	client naming_client.INamingClient
-	group  string
-	mu     sync.Mutex
-	live   map[string]vo.DeregisterInstanceParam
+	t     *testing.T
+	reg   *llmprovider.Registrar
+	group string
+	mu    sync.Mutex
+	live  map[string]llmprovider.Instance
 }
 
 func newProvider(t *testing.T, addr, group string) *provider {
+	return newProviderBeating(t, addr, group, 0)
+}
+
+// newProviderBeating is a provider whose heartbeats go every beat (default 5 s).
+func newProviderBeating(t *testing.T, addr, group string, beat time.Duration) *provider {
 	t.Helper()
-	host, portStr, ok := strings.Cut(addr, ":")
-	require.True(t, ok, "registry address %q", addr)
-	port, err := strconv.Atoi(portStr)
+	reg, err := llmprovider.Connect(llmprovider.NacosOptions{Address: addr, Namespace: "public", Timeout: 3 * time.Second, BeatInterval: beat})
 	require.NoError(t, err)
-	dir := providerDir(t)
-	client, err := clients.NewNamingClient(vo.NacosClientParam{
-		ClientConfig: &constant.ClientConfig{
-			NamespaceId: "public", TimeoutMs: 3000, NotLoadCacheAtStart: true, BeatInterval: 2000,
-			CacheDir: dir, LogDir: dir, CustomLogger: quietSDKLogger{},
-		},
-		ServerConfigs: []constant.ServerConfig{{IpAddr: host, Port: uint64(port), Scheme: "http", ContextPath: "/nacos"}},
-	})
-	require.NoError(t, err)
-	p := &provider{t: t, client: client, group: group, live: map[string]vo.DeregisterInstanceParam{}}
+	p := &provider{t: t, reg: reg, group: group, live: map[string]llmprovider.Instance{}}
 	t.Cleanup(p.leaveAll)
 	return p
 }
 
-func providerDir(t *testing.T) string {
-	dir := fmt.Sprintf("%s/pixiu-llmregistry-it-%d", os.TempDir(), os.Getpid())
-	require.NoError(t, os.MkdirAll(dir, 0o700))
-	return dir
+func (p *provider) instance(service string, stub *llmstub.Stub, meta map[string]string) llmprovider.Instance {
+	host, portStr, _ := strings.Cut(stub.Addr(), ":")
+	port, _ := strconv.ParseUint(portStr, 10, 16)
+	return llmprovider.Instance{Service: service, Group: p.group, IP: host, Port: port, Weight: 1, Metadata: meta}
 }
 
 func (p *provider) register(service string, stub *llmstub.Stub, meta map[string]string) {
 	p.t.Helper()
-	host, portStr, _ := strings.Cut(stub.Addr(), ":")
-	port, _ := strconv.Atoi(portStr)
-	ok, err := p.client.RegisterInstance(vo.RegisterInstanceParam{
-		Ip: host, Port: uint64(port), ServiceName: service, GroupName: p.group, Weight: 1,
-		Enable: true, Healthy: true, Ephemeral: true, Metadata: meta,
-	})
-	require.NoError(p.t, err)
-	require.True(p.t, ok)
+	in := p.instance(service, stub, meta)
+	require.NoError(p.t, p.reg.Register(in))
 	p.mu.Lock()
-	p.live[service+"/"+stub.Addr()] = vo.DeregisterInstanceParam{Ip: host, Port: uint64(port), ServiceName: service, GroupName: p.group, Ephemeral: true}
+	p.live[service+"/"+stub.Addr()] = in
 	p.mu.Unlock()
 }
 
 func (p *provider) update(service string, stub *llmstub.Stub, meta map[string]string) {
 	p.t.Helper()
-	host, portStr, _ := strings.Cut(stub.Addr(), ":")
-	port, _ := strconv.Atoi(portStr)
-	ok, err := p.client.UpdateInstance(vo.UpdateInstanceParam{
-		Ip: host, Port: uint64(port), ServiceName: service, GroupName: p.group, Weight: 1,
-		Enable: true, Ephemeral: true, Metadata: meta,
-	})
-	require.NoError(p.t, err)
-	require.True(p.t, ok)
+	in := p.instance(service, stub, meta)
+	require.NoError(p.t, p.reg.Update(in))
+	p.mu.Lock()
+	p.live[service+"/"+stub.Addr()] = in
+	p.mu.Unlock()
 }
 
 func (p *provider) deregister(service string, stub *llmstub.Stub) {
 	p.t.Helper()
 	p.mu.Lock()
-	param, ok := p.live[service+"/"+stub.Addr()]
+	in, ok := p.live[service+"/"+stub.Addr()]
 	delete(p.live, service+"/"+stub.Addr())
 	p.mu.Unlock()
 	require.True(p.t, ok, "not registered: %s %s", service, stub.Addr())
-	_, err := p.client.DeregisterInstance(param)
-	require.NoError(p.t, err)
+	require.NoError(p.t, p.reg.Deregister(in))
 }
 
 func (p *provider) leaveAll() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	for k, param := range p.live {
-		_, _ = p.client.DeregisterInstance(param)
+	for k, in := range p.live {
+		_ = p.reg.Deregister(in)
 		delete(p.live, k)
 	}
+	p.mu.Unlock()
+	_ = p.reg.Close()
 }
 
 // testGateway is a whole gateway from pixiu.yaml text: one listener routing /static to a static
@@ -322,7 +304,7 @@ func TestIntegrationRegisterIsRouted(t *testing.T) {
 
 	for _, d := range []string{"cache", "log"} {
 		_, err := os.Stat(d)
-		assert.True(t, os.IsNotExist(err), "the SDK wrote %q into the working directory", d)
+		assert.True(t, os.IsNotExist(err), "something wrote %q into the working directory", d)
 	}
 }
 
@@ -546,8 +528,8 @@ func TestIntegrationRegistryKilledWhileServing(t *testing.T) {
 	assert.Equal(t, 1, strings.Count(g.logs.String(), "registry available again"))
 }
 
-// (h) Stop leaves no goroutine of the adapter behind. Not parallel: goleak looks at the whole
-// process.
+// (h) Stop leaves no goroutine of the adapter behind, and no goroutine of a registry client is
+// ignored. Not parallel: goleak looks at the whole process.
 func TestIntegrationStopLeavesNoGoroutines(t *testing.T) {
 	addr := sharedRegistry(t)
 	group := uniqueGroup(t)
@@ -556,7 +538,7 @@ func TestIntegrationStopLeavesNoGoroutines(t *testing.T) {
 	p := newProvider(t, addr, group)
 	p.register("leak-svc", up, meta("cluster", "chat", "id", "leak"))
 
-	opts := append([]goleak.Option{goleak.IgnoreCurrent()}, sdkGoroutines()...)
+	opts := []goleak.Option{goleak.IgnoreCurrent()}
 	func() {
 		g := startGateway(t, addr, group, "chat", static)
 		require.Eventually(t, func() bool { return g.hasMember("chat", "leak") }, discoveryBound, poll)
@@ -569,26 +551,3 @@ func TestIntegrationStopLeavesNoGoroutines(t *testing.T) {
 	}()
 	goleak.VerifyNone(t, opts...)
 }
-
-// sdkGoroutines are what nacos-sdk-go v1 starts per naming client and never stops (it has no
-// Close): the host reactor's refresh loop with its per-service refreshes, and the UDP push
-// receiver. After Stop they only meet the adapter's closed HTTP agent.
-func sdkGoroutines() []goleak.Option {
-	return []goleak.Option{
-		goleak.IgnoreAnyFunction("github.com/nacos-group/nacos-sdk-go/clients/naming_client.(*HostReactor).asyncUpdateService"),
-		goleak.IgnoreAnyFunction("github.com/nacos-group/nacos-sdk-go/clients/naming_client.(*HostReactor).asyncUpdateService.func1"),
-		goleak.IgnoreAnyFunction("github.com/nacos-group/nacos-sdk-go/clients/naming_client.(*PushReceiver).startServer.func1"),
-	}
-}
-
-// quietSDKLogger keeps the providers' SDK from writing log files.
-type quietSDKLogger struct{}
-
-func (quietSDKLogger) Info(...any)           {}
-func (quietSDKLogger) Warn(...any)           {}
-func (quietSDKLogger) Error(...any)          {}
-func (quietSDKLogger) Debug(...any)          {}
-func (quietSDKLogger) Infof(string, ...any)  {}
-func (quietSDKLogger) Warnf(string, ...any)  {}
-func (quietSDKLogger) Errorf(string, ...any) {}
-func (quietSDKLogger) Debugf(string, ...any) {}

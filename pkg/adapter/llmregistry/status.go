@@ -18,10 +18,23 @@ type RegistryStatus struct {
 	// LastSync is when the registry was last read completely; zero if never.
 	LastSync time.Time `json:"last_sync,omitzero"`
 	// LastError is the last failure, empty once a call succeeds again.
-	LastError string             `json:"last_error,omitempty"`
+	LastError string `json:"last_error,omitempty"`
+	// Forgotten is set while the registry no longer lists services it listed before (it
+	// restarted without its data?) and their endpoints are kept routed for the grace period.
+	Forgotten *ForgottenStatus   `json:"forgotten,omitempty"`
 	Services  []string           `json:"services"`
 	Endpoints []EndpointStatus   `json:"endpoints"`
 	Rejected  []RejectedInstance `json:"rejected"`
+}
+
+// ForgottenStatus describes services a registry forgot whose endpoints are still routed.
+type ForgottenStatus struct {
+	// Since is when the registry was first seen without them; Until is when the ones still
+	// missing are removed.
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
+	// Services are the services kept although the registry does not list them.
+	Services []string `json:"services"`
 }
 
 // EndpointStatus is an endpoint this adapter put into a cluster. It says how many API keys the
@@ -50,6 +63,7 @@ type RejectedInstance struct {
 // Status reports every configured registry, sorted by name.
 func (a *Adapter) Status() []RegistryStatus {
 	out := make([]RegistryStatus, 0, len(a.registries))
+	owned := a.env.Endpoints.Endpoints()
 	for _, w := range a.registries {
 		h := w.registry.Health()
 		st := RegistryStatus{
@@ -60,20 +74,23 @@ func (a *Adapter) Status() []RegistryStatus {
 		if st.Services == nil {
 			st.Services = []string{}
 		}
-		a.mu.Lock()
-		for k, e := range a.endpoints {
-			if e.registry != w.name {
+		if f := h.Forgotten; f != nil {
+			st.Forgotten = &ForgottenStatus{Since: f.Since, Until: f.Until, Services: f.Missing}
+		}
+		for _, e := range owned {
+			if e.Origin.Provider != w.name {
 				continue
 			}
 			es := EndpointStatus{
-				Cluster: k.cluster, ID: k.id, Name: e.endpoint.Name, Service: e.service, Instance: e.instance,
-				Address: addressOf(e.endpoint), Weight: e.endpoint.Weight,
+				Cluster: e.Cluster, ID: e.Endpoint.ID, Name: e.Endpoint.Name, Service: e.Origin.Service, Instance: e.Origin.Instance,
+				Address: addressOf(e.Endpoint), Weight: e.Endpoint.Weight,
 			}
-			if llm := e.endpoint.LLMMeta; llm != nil {
+			if llm := e.Endpoint.LLMMeta; llm != nil {
 				es.Keys, es.RetryPolicy, es.Fallback = len(llm.Keys()), llm.RetryPolicy.Name, llm.Fallback
 			}
 			st.Endpoints = append(st.Endpoints, es)
 		}
+		a.mu.Lock()
 		for _, r := range w.rejected {
 			st.Rejected = append(st.Rejected, RejectedInstance{Service: r.Service, Instance: r.Instance, Key: r.Key, Reason: r.Reason})
 		}

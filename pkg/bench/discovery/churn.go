@@ -36,7 +36,7 @@ type ChurnConfig struct {
 // ChurnResult compares the hot path in three conditions:
 //   - Quiet: no registry updates;
 //   - Control: the same update rate, to services in a group the gateway does not watch, so the
-//     registry, the provider SDK and the shared CPUs are as busy as while churning but the
+//     registry, the provider and the shared CPUs are as busy as while churning but the
 //     gateway has nothing to apply;
 //   - Churning: the updates go to the hot cluster's own endpoints, which the gateway applies.
 //
@@ -242,7 +242,12 @@ func registerAll(ctx context.Context, reg *Registrar, instances []Instance, conc
 	for range concurrency {
 		wg.Go(func() {
 			for in := range jobs {
-				if err := reg.Register(in); err != nil {
+				// Registration is idempotent: a registry slowed by heartbeat load gets three tries.
+				err := reg.Register(in)
+				for try := 1; err != nil && try < 3 && ctx.Err() == nil; try++ {
+					err = reg.Register(in)
+				}
+				if err != nil {
 					mu.Lock()
 					if firstErr == nil {
 						firstErr = err

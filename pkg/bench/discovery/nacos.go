@@ -6,17 +6,10 @@ package discovery
 
 import (
 	"fmt"
-	"net"
-	"os"
 	"strconv"
+	"time"
 
-	"github.com/nacos-group/nacos-sdk-go/clients/nacos_client"
-	"github.com/nacos-group/nacos-sdk-go/clients/naming_client"
-	"github.com/nacos-group/nacos-sdk-go/common/constant"
-	"github.com/nacos-group/nacos-sdk-go/common/http_agent"
-	"github.com/nacos-group/nacos-sdk-go/vo"
-
-	pixiunacos "github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry/nacos"
+	"github.com/pixiu-llm/gateway/pkg/llmprovider"
 )
 
 // Namespace is the Nacos namespace every benchmark uses.
@@ -48,71 +41,35 @@ func (in Instance) metadata() map[string]string {
 	return md
 }
 
-// Registrar registers and changes instances through nacos-sdk-go v1, as a provider would:
-// ephemeral instances kept alive by the SDK's heartbeats (every 5 s). Polaris health-checks
-// every Nacos instance by heartbeat (TTL 5 s) whatever its ephemeral flag, so instances without
-// heartbeats turn unhealthy, and leave the gateway, after about half a minute.
+// Registrar registers and changes instances as a provider would, with the module's one
+// registrar (llmprovider.Registrar, the one `pixiu llm register` uses): ephemeral instances kept
+// alive by heartbeats every 5 s. Polaris health-checks every Nacos instance by heartbeat (TTL
+// 5 s) whatever its ephemeral flag, so instances without heartbeats turn unhealthy, and leave the
+// gateway, after about half a minute.
 type Registrar struct {
-	client naming_client.INamingClient
-	group  string
-	dir    string
+	reg   *llmprovider.Registrar
+	group string
 }
 
 // NewRegistrar connects to the registry at addr ("host:port") for group.
 func NewRegistrar(addr, group string) (*Registrar, error) {
-	host, portStr, err := net.SplitHostPort(addr)
+	reg, err := llmprovider.Connect(llmprovider.NacosOptions{Address: addr, Namespace: Namespace, Timeout: 30 * time.Second})
 	if err != nil {
-		return nil, fmt.Errorf("registry address %q: %w", addr, err)
+		return nil, err
 	}
-	port, err := strconv.ParseUint(portStr, 10, 16)
-	if err != nil {
-		return nil, fmt.Errorf("registry address %q: bad port: %w", addr, err)
-	}
-	dir, err := os.MkdirTemp("", "pixiu-bench-nacos-sdk-")
-	if err != nil {
-		return nil, fmt.Errorf("nacos sdk dir: %w", err)
-	}
-	pixiunacos.PrepareSDK()
-	nc := &nacos_client.NacosClient{}
-	err = nc.SetClientConfig(constant.ClientConfig{
-		NamespaceId:         Namespace,
-		TimeoutMs:           10000,
-		NotLoadCacheAtStart: true,
-		CacheDir:            dir,
-		LogDir:              dir,
-		CustomLogger:        pixiunacos.DiscardLogger{},
-	})
-	if err == nil {
-		err = nc.SetServerConfig([]constant.ServerConfig{{IpAddr: host, Port: port, ContextPath: "/nacos"}})
-	}
-	if err == nil {
-		err = nc.SetHttpAgent(&http_agent.HttpAgent{})
-	}
-	if err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("nacos client config: %w", err)
-	}
-	c, err := naming_client.NewNamingClient(nc)
-	if err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("create nacos naming client: %w", err)
-	}
-	return &Registrar{client: &c, group: group, dir: dir}, nil
+	return &Registrar{reg: reg, group: group}, nil
 }
 
 // Group is the Nacos group the registrar writes to.
 func (r *Registrar) Group() string { return r.group }
 
+func (r *Registrar) instance(in Instance) llmprovider.Instance {
+	return llmprovider.Instance{Service: in.Service, Group: r.group, IP: "127.0.0.1", Port: in.Port, Weight: 1, Metadata: in.metadata()}
+}
+
 // Register adds (or replaces) an instance.
 func (r *Registrar) Register(in Instance) error {
-	ok, err := r.client.RegisterInstance(vo.RegisterInstanceParam{
-		Ip: "127.0.0.1", Port: in.Port, Weight: 1, Enable: true, Healthy: true, Ephemeral: true,
-		ServiceName: in.Service, GroupName: r.group, Metadata: in.metadata(),
-	})
-	if err == nil && !ok {
-		err = fmt.Errorf("registry refused")
-	}
-	if err != nil {
+	if err := r.reg.Register(r.instance(in)); err != nil {
 		return fmt.Errorf("register %s/%s port %d: %w", r.group, in.Service, in.Port, err)
 	}
 	return nil
@@ -120,14 +77,7 @@ func (r *Registrar) Register(in Instance) error {
 
 // Update changes an instance's metadata in place.
 func (r *Registrar) Update(in Instance) error {
-	ok, err := r.client.UpdateInstance(vo.UpdateInstanceParam{
-		Ip: "127.0.0.1", Port: in.Port, Weight: 1, Enable: true, Ephemeral: true,
-		ServiceName: in.Service, GroupName: r.group, Metadata: in.metadata(),
-	})
-	if err == nil && !ok {
-		err = fmt.Errorf("registry refused")
-	}
-	if err != nil {
+	if err := r.reg.Update(r.instance(in)); err != nil {
 		return fmt.Errorf("update %s/%s port %d: %w", r.group, in.Service, in.Port, err)
 	}
 	return nil
@@ -135,18 +85,11 @@ func (r *Registrar) Update(in Instance) error {
 
 // Deregister removes an instance.
 func (r *Registrar) Deregister(in Instance) error {
-	ok, err := r.client.DeregisterInstance(vo.DeregisterInstanceParam{
-		Ip: "127.0.0.1", Port: in.Port, ServiceName: in.Service, GroupName: r.group, Ephemeral: true,
-	})
-	if err == nil && !ok {
-		err = fmt.Errorf("registry refused")
-	}
-	if err != nil {
+	if err := r.reg.Deregister(r.instance(in)); err != nil {
 		return fmt.Errorf("deregister %s/%s port %d: %w", r.group, in.Service, in.Port, err)
 	}
 	return nil
 }
 
-// Close removes the SDK's scratch directory. nacos-sdk-go v1 clients cannot be stopped; their
-// heartbeat goroutines end with the process.
-func (r *Registrar) Close() { _ = os.RemoveAll(r.dir) }
+// Close stops the heartbeats (the instances then expire in the registry).
+func (r *Registrar) Close() { _ = r.reg.Close() }

@@ -30,8 +30,8 @@ type Step struct {
 	Kind string
 	// Change is when the registry call returned; Seen when the first list response carrying
 	// the change reached the gateway (zero if the proxy never saw one); LastRead when the last
-	// such response before Applied did (after a push the adapter reads the list again, and
-	// applies that read); Applied when the first probe answer showing the new routing arrived.
+	// such response before Applied did (for a last instance leaving, the confirming read);
+	// Applied when the first probe answer showing the new routing arrived.
 	Change, Seen, LastRead, Applied time.Time
 	Err                             error
 }

@@ -57,9 +57,9 @@ type Proxy struct {
 // observe, if not nil, is called for every successful list response, on the request's
 // goroutine after the response was written; it must be quick and safe for concurrent use.
 //
-// Query parameters clientIP is rewritten to 127.0.0.1: nacos-sdk-go v1 reports the host's
-// first non-loopback address, where the registry would send UDP pushes; the benchmark keeps
-// all traffic on loopback.
+// Query parameters clientIP are rewritten to 127.0.0.1, in case a client (nacos-sdk-go does)
+// reports the host's first non-loopback address for the registry to push to: the benchmark
+// keeps all traffic on loopback.
 func Start(upstream string, observe func(Response)) (*Proxy, error) {
 	if _, _, err := net.SplitHostPort(upstream); err != nil {
 		return nil, fmt.Errorf("registry proxy: upstream %q is not host:port: %w", upstream, err)

@@ -205,10 +205,10 @@ func (r *Run) discoveryTargets() []Target {
 
 func (r *Run) writeDiscovery(b *strings.Builder) {
 	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
-	w("\n## Discovery (real Nacos-protocol registry: Polaris, providers on nacos-sdk-go v1)\n")
+	w("\n## Discovery (real Nacos-protocol registry: Polaris, providers on llmprovider.Registrar)\n")
 	if len(r.Trials) > 0 {
 		w("\n### Registry change → gateway routing\n\n")
-		w("Each change is timed from the provider's registry call returning (change), to the first service or instance list carrying it that the gateway received from the registry (seen, timestamped by a counting proxy between gateway and registry), to the first probe request whose routing showed it (applied: an upper bound, one probe round trip after the fact while probing back to back). Last read is the last such list the gateway received before applying (after a push the adapter reads the instance list again and applies that read): last read → applied is the gateway's in-process apply time plus at most one probe round trip. A cluster with its only endpoint gone answers 503, so every change flips one cluster between 200 and 503. Re-read interval of the adapter: %s.\n\n", Dur(r.RefreshInterval))
+		w("Each change is timed from the provider's registry call returning (change), to the first service or instance list carrying it that the gateway received from the registry (seen, timestamped by a counting proxy between gateway and registry), to the first probe request whose routing showed it (applied: an upper bound, one probe round trip after the fact while probing back to back). Last read is the last such list the gateway received before applying (the adapter applies each read as it completes): last read → applied is the gateway's in-process apply time plus at most one probe round trip. A cluster with its only endpoint gone answers 503, so every change flips one cluster between 200 and 503. Re-read interval of the adapter: %s.\n\n", Dur(r.RefreshInterval))
 		w("| Change | trials | end to end p50 | p99 | change → seen p50 | p99 | seen → applied p50 | p99 | last read → applied p50 | p99 | failed |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 		stats := r.trialStats()
 		for _, k := range discovery.Kinds {
@@ -268,7 +268,7 @@ func (r *Run) writeDiscovery(b *strings.Builder) {
 		if c.AppliedRate() >= 0 {
 			applied = fmt.Sprintf("%.0f/s", c.AppliedRate())
 		}
-		w("Hot path: unary requests at a fixed rate to a cluster of registry endpoints, in rounds of three phases: quiet; control (metadata updates at the same rate to as many instances in a group the gateway does not watch: the registry, the provider SDK and the shared cores are as busy, the gateway has nothing to apply); churning (the updates go to the hot cluster's own instances). Updates sent while churning: %.0f/s (%d, %d failed), in control: %.0f/s (%d, %d failed); endpoint updates the gateway applied while churning: %s (the registry and the SDK's 1 s poll coalesce several updates of one instance).\n\n",
+		w("Hot path: unary requests at a fixed rate to a cluster of registry endpoints, in rounds of three phases: quiet; control (metadata updates at the same rate to as many instances in a group the gateway does not watch: the registry, the provider and the shared cores are as busy, the gateway has nothing to apply); churning (the updates go to the hot cluster's own instances). Updates sent while churning: %.0f/s (%d, %d failed), in control: %.0f/s (%d, %d failed); endpoint updates the gateway applied while churning: %s (the registry's ~1 s view refresh and the adapter's re-read interval coalesce several updates of one instance).\n\n",
 			c.ChurnUpdates.Rate(), c.ChurnUpdates.Sent, c.ChurnUpdates.Failed, c.ControlUpdates.Rate(), c.ControlUpdates.Sent, c.ControlUpdates.Failed, applied)
 		w("| Phase | requests | p50 | p99 | p99.9 | p99 of each phase, in order | gateway CPU | registry CPU | errors |\n|---|---|---|---|---|---|---|---|---|\n")
 		share := func(d time.Duration) string {

@@ -33,8 +33,9 @@ type Options struct {
 	WorkDir string
 	// Quick shortens every phase (a smoke run; numbers are noisier).
 	Quick bool
-	// SkipDataplane and SkipDiscovery leave out a half of the suite.
-	SkipDataplane, SkipDiscovery bool
+	// SkipDataplane and SkipDiscovery leave out a half of the suite; SkipChanges leaves out the
+	// discovery change trials and churn (the scale part still runs).
+	SkipDataplane, SkipDiscovery, SkipChanges bool
 	// ProfileDir, if set, runs every gateway in process under the benchmark binary with CPU and
 	// allocation profiles written there (see gatewayproc.Binary).
 	ProfileDir string

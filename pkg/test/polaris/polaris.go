@@ -3,8 +3,8 @@
 // HTTP open API, and unlike Java Nacos it can be built from the Go module
 // proxy. Linux only (flock, Pdeathsig).
 //
-// Measured on a 2-CPU Linux box with polaris v1.18.1 and nacos-sdk-go v1.1.4
-// (polaris_test.go logs the timings):
+// Measured on a 2-CPU Linux box with polaris v1.18.1 (polaris_test.go logs
+// the timings):
 //
 //   - Build: ~75s with an empty build cache (module already downloaded), ~40s
 //     with dependencies cached, seconds when only linking. Start to ready and
@@ -13,24 +13,18 @@
 //   - Polaris derives the Nacos gRPC port as HTTP port + 1000; it opens no other
 //     fixed ports (its UDP push socket is ephemeral).
 //   - Namespace "public" and "" are the same namespace (Polaris' "default").
-//   - No UDP push reaches v1 clients. The SDK still sees changes within 1-2s
-//     because Polaris answers cacheMillis=1000, so it polls every 1-2s.
+//   - No UDP push reaches v1 clients. Changes show in the Nacos API's reads
+//     within ~1s (Polaris refreshes its Nacos view every second); the module's
+//     clients find them by reading and never ask for pushes.
 //   - Removing a service's last instance can take 12-35s to show in the Nacos
 //     API, although Polaris logs the delete at once; other changes show in ~1s.
-//     The SDK reports an empty instance list only with
-//     ClientConfig.UpdateCacheWhenEmpty; without it the last instance leaving
-//     is never reported to Subscribe callbacks.
 //   - Services and instances, ephemeral ones included, survive Kill+Restart
-//     (they live in polaris.bolt in the working dir).
-//   - The beat reply sets the SDK's heartbeat interval to 5s whatever
-//     ClientConfig.BeatInterval says.
-//   - The SDK writes ./cache and ./log under the process's working directory
-//     unless ClientConfig.CacheDir and LogDir (or CustomLogger) are set; set
-//     NotLoadCacheAtStart too so old cache files are not served.
-//   - nacos-sdk-go v1.1.4 races (go test -race) on its lazily set util.LocalIP
-//     when two clients query at once; call util.LocalIP() once up front.
+//     (they live in polaris.bolt in the working dir); RestartWiped deletes it.
+//     After a wiped restart a heartbeat for a lost instance is answered with a
+//     "service not found" error: llmprovider.Registrar then registers again.
+//   - The beat reply asks for a 5s heartbeat interval.
 //   - The raw open API rejects a registration without a metadata parameter
-//     ("metadata format incorrect"); the SDK always sends one.
+//     ("metadata format incorrect"); nacos.Client always sends one.
 package polaris
 
 import (
@@ -167,6 +161,27 @@ func (s *Server) Restart(ctx context.Context) error {
 	}
 	return s.startLocked(ctx)
 }
+
+// RestartWiped is Restart with the server's store deleted first: the server comes back knowing
+// no service and no instance, as a standalone Nacos keeping ephemeral instances in memory does
+// after a restart, until providers register again (by heartbeat or explicitly).
+func (s *Server) RestartWiped(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return errors.New("polaris: RestartWiped after Stop")
+	}
+	if err := s.signalAndWait(syscall.SIGKILL, 10*time.Second); err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(s.dir, storeFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("wipe polaris store: %w", err)
+	}
+	return s.startLocked(ctx)
+}
+
+// storeFile is where Polaris keeps services and instances, in its working dir.
+const storeFile = "polaris.bolt"
 
 // Stop terminates the server (SIGTERM, then SIGKILL after Options.StopGrace),
 // releases its ports and removes the working dir if Start created it. It is
@@ -343,9 +358,9 @@ func (b *portBlock) release() {
 	}
 }
 
-// usedBlocks are never handed out twice within one process: nacos-sdk-go v1
-// clients cannot be closed and keep polling (and heartbeating) their old
-// address, so a later server on the same ports would inherit their traffic.
+// usedBlocks are never handed out twice within one process: a registrar not
+// closed yet keeps heartbeating its old address, so a later server on the same
+// ports would inherit its traffic.
 var usedBlocks struct {
 	sync.Mutex
 	m map[int]bool

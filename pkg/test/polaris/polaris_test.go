@@ -4,102 +4,45 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/nacos-group/nacos-sdk-go/clients/nacos_client"
-	"github.com/nacos-group/nacos-sdk-go/clients/naming_client"
-	"github.com/nacos-group/nacos-sdk-go/common/constant"
-	"github.com/nacos-group/nacos-sdk-go/common/http_agent"
-	"github.com/nacos-group/nacos-sdk-go/common/logger"
-	"github.com/nacos-group/nacos-sdk-go/model"
-	"github.com/nacos-group/nacos-sdk-go/util"
-	"github.com/nacos-group/nacos-sdk-go/vo"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry/nacos"
 	"github.com/pixiu-llm/gateway/pkg/test/polaris"
 )
 
-// sdkDir holds the SDK's cache files for the whole package run. Not
-// t.TempDir: SDK v1 clients cannot be closed and may still write there while
-// a test's temp dir is being removed.
-var sdkDir string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "pixiu-nacos-sdk-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	sdkDir = dir
-	// nacos-sdk-go v1.1.4 fills a package-level cache in util.LocalIP
-	// without a lock on first use, which -race reports as soon as two clients
-	// query at once. Fill it before any client exists, with the logger
-	// already quiet.
-	_ = logger.InitLogger(logger.Config{CustomLogger: sdkLogger{}})
-	_ = util.LocalIP()
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
+// namingClient is the module's Nacos client, closed at the end of the test.
+type namingClient struct {
+	*nacos.Client
+	t *testing.T
 }
 
-// sdkLogger discards the SDK's logs (by default it writes ./log under the
-// working directory) but counts received UDP pushes. The SDK logger is a
-// process-wide global: the last client created wins, all use this type.
-type sdkLogger struct{}
-
-var udpPushes atomic.Int64
-
-func (sdkLogger) Info(args ...any) {
-	if len(args) > 0 {
-		if s, ok := args[0].(string); ok && strings.HasPrefix(s, "receive push") {
-			udpPushes.Add(1)
-		}
-	}
-}
-func (sdkLogger) Warn(...any)           {}
-func (sdkLogger) Error(...any)          {}
-func (sdkLogger) Debug(...any)          {}
-func (sdkLogger) Infof(string, ...any)  {}
-func (sdkLogger) Warnf(string, ...any)  {}
-func (sdkLogger) Errorf(string, ...any) {}
-func (sdkLogger) Debugf(string, ...any) {}
-
-// newNamingClient builds the client the way clients.NewNamingClient does.
-// That package also links the config client and its Aliyun KMS dependency,
-// which the gateway does not need.
-func newNamingClient(t *testing.T, addr, namespace string) naming_client.INamingClient {
+func newNamingClient(t *testing.T, addr, namespace string) namingClient {
 	t.Helper()
-	host, portStr, err := net.SplitHostPort(addr)
+	c, err := nacos.NewClient(nacos.ClientOptions{Address: addr, Namespace: namespace, Timeout: 3 * time.Second})
 	require.NoError(t, err)
-	port, err := strconv.ParseUint(portStr, 10, 16)
-	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	return namingClient{Client: c, t: t}
+}
 
-	nc := &nacos_client.NacosClient{}
-	require.NoError(t, nc.SetClientConfig(constant.ClientConfig{
-		NamespaceId:         namespace,
-		TimeoutMs:           3000,
-		NotLoadCacheAtStart: true,
-		// Without this the SDK ignores an empty instance list, so the
-		// removal of a service's last instance is never seen.
-		UpdateCacheWhenEmpty: true,
-		CacheDir:             sdkDir,
-		LogDir:               sdkDir,
-		CustomLogger:         sdkLogger{},
-	}))
-	require.NoError(t, nc.SetServerConfig([]constant.ServerConfig{{IpAddr: host, Port: port, ContextPath: "/nacos"}}))
-	require.NoError(t, nc.SetHttpAgent(&http_agent.HttpAgent{}))
-	c, err := naming_client.NewNamingClient(nc)
-	require.NoError(t, err)
-	return &c
+func (c namingClient) register(service, group string, port uint64, md map[string]string) {
+	c.t.Helper()
+	require.NoError(c.t, c.Register(context.Background(), group, service, instance(port, md)))
+}
+
+func (c namingClient) deregister(service, group string, port uint64) {
+	c.t.Helper()
+	require.NoError(c.t, c.Deregister(context.Background(), group, service, instance(port, nil)))
+}
+
+func instance(port uint64, md map[string]string) nacos.Instance {
+	return nacos.Instance{IP: "127.0.0.1", Port: port, Weight: 1, Enabled: true, Healthy: true, Ephemeral: true, Metadata: md}
 }
 
 // lastInstanceLag bounds how long Polaris' Nacos API may keep listing a
@@ -114,24 +57,13 @@ func uniqueName(what string) string {
 	return fmt.Sprintf("pixiu-%s-%d", what, time.Now().UnixNano())
 }
 
-func registerParam(service, group string, port uint64, md map[string]string) vo.RegisterInstanceParam {
-	return vo.RegisterInstanceParam{
-		Ip: "127.0.0.1", Port: port, Weight: 1, Enable: true, Healthy: true, Ephemeral: true,
-		ServiceName: service, GroupName: group, Metadata: md,
-	}
-}
-
-func deregisterParam(service, group string, port uint64) vo.DeregisterInstanceParam {
-	return vo.DeregisterInstanceParam{Ip: "127.0.0.1", Port: port, ServiceName: service, GroupName: group, Ephemeral: true}
-}
-
 // listServices walks the service list the robust way: a large page, stop on a
 // short page, skip the empty names Polaris pads pages with.
-func listServices(c naming_client.INamingClient, namespace, group string) ([]string, error) {
+func listServices(c namingClient, group string) ([]string, error) {
 	const pageSize = 1000
 	var names []string
-	for page := uint32(1); page <= 100; page++ {
-		l, err := c.GetAllServicesInfo(vo.GetAllServiceInfoParam{NameSpace: namespace, GroupName: group, PageNo: page, PageSize: pageSize})
+	for page := 1; page <= 100; page++ {
+		l, err := c.Services(context.Background(), group, page, pageSize)
 		if err != nil {
 			return nil, err
 		}
@@ -147,7 +79,7 @@ func listServices(c naming_client.INamingClient, namespace, group string) ([]str
 	return names, nil
 }
 
-// rawInstanceCount asks the server directly, bypassing the SDK cache.
+// rawInstanceCount asks the server directly, with a plain HTTP request.
 func rawInstanceCount(addr, service, group string) (int, error) {
 	resp, err := http.Get("http://" + addr + "/nacos/v1/ns/instance/list?serviceName=" + group + "@@" + service)
 	if err != nil {
@@ -172,40 +104,36 @@ func TestRegisterListSelectDeregister(t *testing.T) {
 	md := map[string]string{"provider": "openai", "models": "gpt-4o,gpt-4o-mini"}
 
 	began := time.Now()
-	ok, err := c.RegisterInstance(registerParam(service, group, 18080, md))
-	require.NoError(t, err)
-	require.True(t, ok)
+	c.register(service, group, 18080, md)
 
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
-		names, err := listServices(c, "public", group)
+		names, err := listServices(c, group)
 		require.NoError(ct, err)
 		assert.Contains(ct, names, service)
 	}, 10*time.Second, 50*time.Millisecond)
 	t.Logf("registered service listed after %v", time.Since(began))
 
 	// The empty namespace id is the same namespace as "public".
-	names, err := listServices(newNamingClient(t, addr, ""), "", group)
+	names, err := listServices(newNamingClient(t, addr, ""), group)
 	require.NoError(t, err)
 	assert.Contains(t, names, service)
 	// ...and another group does not list it.
-	names, err = listServices(c, "public", group+"-other")
+	names, err = listServices(c, group+"-other")
 	require.NoError(t, err)
 	assert.NotContains(t, names, service)
 
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
-		insts, err := c.SelectAllInstances(vo.SelectAllInstancesParam{ServiceName: service, GroupName: group})
+		insts, err := c.Instances(context.Background(), group, service)
 		require.NoError(ct, err)
 		require.Len(ct, insts, 1)
-		assert.Equal(ct, "127.0.0.1", insts[0].Ip)
+		assert.Equal(ct, "127.0.0.1", insts[0].IP)
 		assert.EqualValues(ct, 18080, insts[0].Port)
 		for k, v := range md { // Polaris adds internal-nacos-* keys
 			assert.Equal(ct, v, insts[0].Metadata[k], "metadata %q", k)
 		}
 	}, 10*time.Second, 50*time.Millisecond)
 
-	ok, err = c.DeregisterInstance(deregisterParam(service, group, 18080))
-	require.NoError(t, err)
-	require.True(t, ok)
+	c.deregister(service, group, 18080)
 	// Usually gone in ~1s, but see lastInstanceLag.
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		n, err := rawInstanceCount(addr, service, group)
@@ -214,74 +142,69 @@ func TestRegisterListSelectDeregister(t *testing.T) {
 	}, lastInstanceLag, 50*time.Millisecond)
 }
 
-func TestSubscribePush(t *testing.T) {
+// Changes show in the server's reads within about a second (the adapter finds changes by
+// reading; nothing is pushed to it).
+func TestChangesShowInReads(t *testing.T) {
 	t.Parallel()
 	addr := polaris.ForTest(t)
 	watcher := newNamingClient(t, addr, "public")
 	provider := newNamingClient(t, addr, "public")
-	service, group := uniqueName("sub"), "pixiu-test"
-
-	var mu sync.Mutex
-	var latest []model.SubscribeService
-	changed := make(chan struct{}, 100)
-	require.NoError(t, watcher.Subscribe(&vo.SubscribeParam{
-		ServiceName: service, GroupName: group,
-		// An empty instance list arrives as (nil, "hosts is empty" error).
-		SubscribeCallback: func(svcs []model.SubscribeService, err error) {
-			mu.Lock()
-			latest = svcs
-			mu.Unlock()
-			select {
-			case changed <- struct{}{}:
-			default: // the waiter re-reads latest anyway
-			}
-		},
-	}))
-	waitFor := func(what string, limit time.Duration, cond func([]model.SubscribeService) bool) time.Duration {
+	service, group := uniqueName("read"), "pixiu-test"
+	waitFor := func(what string, limit time.Duration, cond func([]nacos.Instance) bool) {
 		began := time.Now()
-		deadline := time.After(limit)
-		for {
-			mu.Lock()
-			done := cond(latest)
-			mu.Unlock()
-			if done {
-				return time.Since(began)
-			}
-			select {
-			case <-changed:
-			case <-deadline:
-				n, err := rawInstanceCount(addr, service, group)
-				mu.Lock()
-				defer mu.Unlock()
-				t.Fatalf("no subscribe callback with %s within %v (server lists %d instances, err %v; last callback %+v)", what, limit, n, err, latest)
-			}
-		}
+		require.Eventually(t, func() bool {
+			in, err := watcher.Instances(context.Background(), group, service)
+			return err == nil && cond(in)
+		}, limit, 20*time.Millisecond, what)
+		t.Logf("%s: %v", what, time.Since(began).Round(time.Millisecond))
 	}
-
-	pushesBefore := udpPushes.Load()
-	_, err := provider.RegisterInstance(registerParam(service, group, 18081, map[string]string{"k": "v"}))
-	require.NoError(t, err)
-	took := waitFor("the new instance", 10*time.Second, func(s []model.SubscribeService) bool {
+	provider.register(service, group, 18081, map[string]string{"k": "v"})
+	waitFor("register -> read", 10*time.Second, func(s []nacos.Instance) bool {
 		return len(s) == 1 && s[0].Port == 18081 && s[0].Metadata["k"] == "v"
 	})
-	t.Logf("register -> callback: %v (UDP pushes received meanwhile: %d)", took, udpPushes.Load()-pushesBefore)
+	require.NoError(t, provider.Update(context.Background(), group, service, instance(18081, map[string]string{"k": "v2"})))
+	waitFor("update -> read", 10*time.Second, func(s []nacos.Instance) bool { return len(s) == 1 && s[0].Metadata["k"] == "v2" })
+	provider.register(service, group, 18082, nil)
+	waitFor("second register -> read", 10*time.Second, func(s []nacos.Instance) bool { return len(s) == 2 })
+	provider.deregister(service, group, 18082)
+	waitFor("deregister -> read", 10*time.Second, func(s []nacos.Instance) bool { return len(s) == 1 })
+	provider.deregister(service, group, 18081)
+	waitFor("last deregister -> read", lastInstanceLag, func(s []nacos.Instance) bool { return len(s) == 0 })
+}
 
-	_, err = provider.RegisterInstance(registerParam(service, group, 18082, nil))
-	require.NoError(t, err)
-	took = waitFor("the second instance", 10*time.Second, func(s []model.SubscribeService) bool { return len(s) == 2 })
-	t.Logf("second register -> callback: %v", took)
+// RestartWiped loses everything: the service list is empty, a heartbeat is answered "not
+// found" (so the registrar registers again), and a registration brings the service back.
+func TestRestartWipedForgetsEverything(t *testing.T) {
+	t.Parallel()
+	s := polaris.StartForTest(t)
+	c := newNamingClient(t, s.Addr(), "public")
+	service, group := uniqueName("wiped"), "pixiu-test"
+	c.register(service, group, 18085, map[string]string{"k": "v"})
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		names, err := listServices(c, group)
+		require.NoError(ct, err)
+		assert.Contains(ct, names, service)
+	}, 10*time.Second, 50*time.Millisecond)
 
-	_, err = provider.DeregisterInstance(deregisterParam(service, group, 18082))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, s.RestartWiped(ctx))
+	names, err := listServices(c, group)
 	require.NoError(t, err)
-	took = waitFor("one instance left", 10*time.Second, func(s []model.SubscribeService) bool { return len(s) == 1 })
-	t.Logf("deregister -> callback: %v", took)
+	assert.Empty(t, names, "nothing survives a wiped restart")
+	n, err := rawInstanceCount(s.Addr(), service, group)
+	require.NoError(t, err)
+	assert.Zero(t, n, "an unknown service reads as empty, not as an error")
+	reply, err := c.Beat(ctx, group, service, instance(18085, nil), 5*time.Second)
+	require.NoError(t, err)
+	assert.True(t, reply.NotFound, "a heartbeat for a forgotten instance says so")
 
-	_, err = provider.DeregisterInstance(deregisterParam(service, group, 18081))
-	require.NoError(t, err)
-	// The SDK reports an empty list only with UpdateCacheWhenEmpty; and see
-	// lastInstanceLag.
-	took = waitFor("no instance left", lastInstanceLag, func(s []model.SubscribeService) bool { return len(s) == 0 })
-	t.Logf("last deregister -> callback: %v", took)
+	c.register(service, group, 18085, map[string]string{"k": "v"})
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		names, err := listServices(c, group)
+		require.NoError(ct, err)
+		assert.Contains(ct, names, service)
+	}, 10*time.Second, 50*time.Millisecond)
 }
 
 func TestTwoServersAtOnce(t *testing.T) {
@@ -314,18 +237,16 @@ func TestTwoServersAtOnce(t *testing.T) {
 	service, group := uniqueName("iso"), "pixiu-test"
 	a := newNamingClient(t, servers[0].Addr(), "public")
 	b := newNamingClient(t, servers[1].Addr(), "public")
-	_, err := a.RegisterInstance(registerParam(service, group, 18083, nil))
-	require.NoError(t, err)
+	a.register(service, group, 18083, nil)
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		n, err := rawInstanceCount(servers[0].Addr(), service, group)
 		require.NoError(ct, err)
 		assert.Equal(ct, 1, n)
 	}, 10*time.Second, 50*time.Millisecond)
-	names, err := listServices(b, "public", group)
+	names, err := listServices(b, group)
 	require.NoError(t, err)
 	assert.NotContains(t, names, service)
-	_, err = a.DeregisterInstance(deregisterParam(service, group, 18083))
-	require.NoError(t, err)
+	a.deregister(service, group, 18083)
 }
 
 func TestKillRestart(t *testing.T) {
@@ -334,8 +255,7 @@ func TestKillRestart(t *testing.T) {
 	addr := s.Addr()
 	c := newNamingClient(t, addr, "public")
 	service, group := uniqueName("restart"), "pixiu-test"
-	_, err := c.RegisterInstance(registerParam(service, group, 18084, map[string]string{"k": "v"}))
-	require.NoError(t, err)
+	c.register(service, group, 18084, map[string]string{"k": "v"})
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		n, err := rawInstanceCount(addr, service, group)
 		require.NoError(ct, err)
@@ -344,7 +264,7 @@ func TestKillRestart(t *testing.T) {
 
 	require.NoError(t, s.Kill())
 	require.NoError(t, s.Kill(), "Kill of a dead server is a no-op")
-	_, err = http.Get("http://" + addr + "/nacos/v1/ns/service/list?pageNo=1&pageSize=10")
+	_, err := http.Get("http://" + addr + "/nacos/v1/ns/service/list?pageNo=1&pageSize=10")
 	require.Error(t, err, "a killed server must not answer")
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -359,12 +279,11 @@ func TestKillRestart(t *testing.T) {
 	n, err := rawInstanceCount(addr, service, group)
 	require.NoError(t, err)
 	assert.Equal(t, 1, n, "instance survives a restart")
-	names, err := listServices(c, "public", group)
+	names, err := listServices(c, group)
 	require.NoError(t, err)
 	assert.Contains(t, names, service)
 
-	_, err = c.DeregisterInstance(deregisterParam(service, group, 18084))
-	require.NoError(t, err)
+	c.deregister(service, group, 18084)
 	require.NoError(t, s.Stop())
 	require.NoError(t, s.Stop(), "Stop is idempotent")
 	require.Error(t, s.Restart(ctx), "no Restart after Stop")

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"dubbo.apache.org/dubbo-go/v3/remoting"
-
 	"github.com/pixiu-llm/gateway/pkg/common/extension/plugin"
 	"github.com/pixiu-llm/gateway/pkg/metrics"
 	"github.com/pixiu-llm/gateway/pkg/model"
@@ -24,6 +22,12 @@ const (
 	DefaultTimeout         = 5 * time.Second
 	DefaultRefreshInterval = 5 * time.Second
 	DefaultPageSize        = 500
+	// DefaultForgetGrace is how long endpoints of services a registry stopped listing (it
+	// restarted empty, or was replaced) stay routed while their providers re-register.
+	DefaultForgetGrace = 60 * time.Second
+	// TransportHTTP and TransportGRPC are the values of Config.Transport.
+	TransportHTTP = "http"
+	TransportGRPC = "grpc"
 	// MinRefreshInterval keeps a mistyped interval from turning the watch into a busy loop.
 	MinRefreshInterval = 100 * time.Millisecond
 )
@@ -40,13 +44,20 @@ type Config struct {
 	Namespace string        `yaml:"namespace" json:"namespace"`
 	Username  string        `yaml:"username" json:"username"`
 	Password  string        `yaml:"password" json:"-"`
-	// RefreshInterval is how often the full service list and the instance list of every watched
-	// service are read again. Pushes from the registry are applied as they arrive; the re-read
-	// bounds how long a change the registry did not push (such as the last instance of a service
-	// leaving) takes to be noticed.
+	// RefreshInterval is how often the service list and the instance list of every watched
+	// service are read (one read each per interval on the HTTP transport). It bounds how long a
+	// change takes to be noticed.
 	RefreshInterval time.Duration `yaml:"refresh_interval" json:"refresh_interval"`
 	// PageSize is the page size used to list services.
 	PageSize int `yaml:"page_size" json:"page_size"`
+	// ForgetGrace is how long the endpoints of services that a registry no longer lists stay
+	// routed when the registry seems to have forgotten them (a successful listing that names
+	// none of the services listed before, e.g. a restart that lost its in-memory data). What
+	// reappears is applied at once; what is still missing after the grace is removed.
+	ForgetGrace time.Duration `yaml:"forget_grace" json:"forget_grace"`
+	// Transport is how the registry is read: "http" (the Nacos 1.x HTTP open API, the default)
+	// or "grpc" (Nacos 2.x/3.x).
+	Transport string `yaml:"transport" json:"transport"`
 }
 
 // WithDefaults returns the config with unset knobs set to their defaults.
@@ -63,6 +74,13 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.PageSize == 0 {
 		c.PageSize = DefaultPageSize
+	}
+	if c.ForgetGrace == 0 {
+		c.ForgetGrace = DefaultForgetGrace
+	}
+	c.Transport = strings.ToLower(strings.TrimSpace(c.Transport))
+	if c.Transport == "" {
+		c.Transport = TransportHTTP
 	}
 	return c
 }
@@ -81,28 +99,35 @@ func (c Config) Validate() error {
 	if c.PageSize <= 0 {
 		return fmt.Errorf("page_size %d must be positive", c.PageSize)
 	}
+	if c.ForgetGrace < 0 {
+		return fmt.Errorf("forget_grace %v must not be negative", c.ForgetGrace)
+	}
 	return nil
 }
 
-// Event is one endpoint change discovered in a registry. Type is remoting.EventTypeAdd,
-// EventTypeUpdate (the endpoint replaces the one with the same id entirely) or EventTypeDel.
+// Event is one endpoint change discovered in a registry.
 type Event struct {
-	Type    remoting.EventType
 	Cluster string
-	// Endpoint is the endpoint to add or update; for EventTypeDel, the endpoint last applied.
+	// Endpoint is the endpoint to add or replace; for a removal, the endpoint last delivered.
 	Endpoint *model.Endpoint
 	// Service and Instance say where the endpoint comes from (instance key inside the service).
 	Service  string
 	Instance string
 }
 
-// Listener receives what a registry discovers. The adapter core implements it. Calls for one
-// registry are serialized; implementations must not call back into the registry.
+// Listener receives what a registry discovers; the adapter core implements it, in the shape of
+// upstream Pixiu's registry listener. Calls for one registry are serialized; implementations
+// must not call back into the registry.
 type Listener interface {
-	// OnEndpointEvent applies one change. An error means the gateway refused it (for example the
-	// id belongs to a static endpoint); the registry then reports the instance as rejected and
-	// tries again on its next read.
-	OnEndpointEvent(ev Event) error
+	// OnAddEndpoint adds the endpoint, or replaces the one with the same (cluster, id) entirely.
+	// An error means the gateway refused it (for example the id belongs to a static endpoint);
+	// the registry then reports the instance as rejected and tries again on its next read.
+	OnAddEndpoint(ev Event) error
+	// OnRemoveEndpoint removes the endpoint if this registry added it.
+	OnRemoveEndpoint(ev Event)
+	// Batch runs fn; the OnAddEndpoint and OnRemoveEndpoint calls fn makes are published
+	// together when it returns: one new snapshot per changed cluster. fn must not block.
+	Batch(fn func())
 	// OnRejections receives the registry's complete set of rejected instances whenever it changes.
 	OnRejections(rejections []*MetadataError)
 }
@@ -132,6 +157,19 @@ type Health struct {
 	LastError string
 	// Services are the services being watched, sorted.
 	Services []string
+	// Forgotten is set while the registry seems to have forgotten services it listed before
+	// and their endpoints are kept routed for the grace period.
+	Forgotten *Forgotten
+}
+
+// Forgotten describes a registry that stopped listing services it listed before.
+type Forgotten struct {
+	// Since is when the registry was first seen without them; Until is when the ones still
+	// missing will be removed.
+	Since, Until time.Time
+	// Missing are the services whose endpoints are kept although the registry does not list
+	// them (or lists no instance of them), sorted.
+	Missing []string
 }
 
 // Env is what the adapter hands a registry.

@@ -28,7 +28,9 @@ type Adapter interface {
 	Stop()
 }
 
-// EndpointManager is what an adapter may do to the gateway's clusters.
+// EndpointManager is what an adapter may do to the gateway's clusters. The manager is the one
+// record of who owns an endpoint: pixiu.yaml, or which adapter (its source) and which part of it
+// (model.Origin.Provider).
 type EndpointManager interface {
 	// SetEndpoint adds the endpoint to the cluster, or replaces the endpoint with the same id
 	// entirely, LLM settings included. The cluster is created when absent. It fails when the id
@@ -36,6 +38,31 @@ type EndpointManager interface {
 	SetEndpoint(cluster string, ep *model.Endpoint) error
 	// DeleteEndpoint removes the endpoint this source added; removing an unknown id is not an error.
 	DeleteEndpoint(cluster, id string) error
+	// Update applies many changes as one: fn stages them on the batch (each is checked at once and
+	// its error returned), and when fn returns every changed cluster gets exactly one new
+	// snapshot. The work is proportional to the changed clusters. Writers of the manager wait
+	// while fn runs, so fn must not block (no I/O).
+	Update(fn func(b Batch))
+	// Endpoints lists the endpoints this source owns, with their origin.
+	Endpoints() []OwnedEndpoint
+}
+
+// Batch stages endpoint changes inside EndpointManager.Update.
+type Batch interface {
+	// Set adds or replaces an endpoint, recording its origin. It returns the endpoint it
+	// replaced (nil when new). It fails when the id belongs to another source or to another
+	// provider of this source, or when the endpoint is invalid; the batch goes on without it.
+	Set(cluster string, ep *model.Endpoint, origin model.Origin) (replaced *model.Endpoint, err error)
+	// Remove removes the endpoint if this source and provider own it, and returns it; an id
+	// that is unknown or owned by someone else is left alone (nil, no error).
+	Remove(cluster, id, provider string) (removed *model.Endpoint)
+}
+
+// OwnedEndpoint is an endpoint an adapter owns, as the cluster manager records it.
+type OwnedEndpoint struct {
+	Cluster  string
+	Endpoint *model.Endpoint
+	Origin   model.Origin
 }
 
 // Env is what the host hands an adapter.

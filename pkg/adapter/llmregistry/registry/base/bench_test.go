@@ -10,7 +10,9 @@ import (
 
 type discard struct{}
 
-func (discard) OnEndpointEvent(registry.Event) error   { return nil }
+func (discard) OnAddEndpoint(registry.Event) error     { return nil }
+func (discard) OnRemoveEndpoint(registry.Event)        {}
+func (discard) Batch(fn func())                        { fn() }
 func (discard) OnRejections([]*registry.MetadataError) {}
 
 // BenchmarkSyncUnchanged is the steady state of a periodic re-read: 500 services of 2 instances

@@ -1,17 +1,17 @@
-// Package base holds the bookkeeping every registry kind shares: it remembers the last instance
+// Package base holds what every registry kind shares: the Watch (read passes, forgetting and
+// confirmation rules, one batch per pass) and the Tracker, which remembers the last instance
 // list of each service, converts instances into endpoints, and turns each new list into endpoint
-// events per (cluster, id), so that a registry package only has to read its registry.
+// changes per (cluster, id). A registry package only provides a Source that reads its registry.
 package base
 
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"sort"
 	"strconv"
 	"sync"
-
-	"dubbo.apache.org/dubbo-go/v3/remoting"
 
 	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
 	"github.com/pixiu-llm/gateway/pkg/model"
@@ -30,16 +30,22 @@ import (
 //     instance) wins whatever the order of arrival; the other is reported;
 //   - a change the listener refuses is reported and tried again on the next Sync of the service.
 //
+// The tracker keeps the registry's view (instance lists, and the claims they make on each
+// (cluster, id)); who owns what the gateway routes is recorded only by the cluster manager. A
+// change is computed from the claims before and after a list, so an unchanged list costs a
+// comparison and nothing else.
+//
 // All methods are safe for concurrent use; listener calls happen under the tracker's lock, in
 // the order the changes were computed, so the listener must not call back into the tracker.
 type Tracker struct {
 	listener registry.Listener
 
-	mu        sync.Mutex
-	closed    bool
-	services  map[string]map[string]*instanceState // service → instance key → state
-	claims    map[endpointKey]map[instanceRef]*claim
-	published map[endpointKey]*publication
+	mu       sync.Mutex
+	closed   bool
+	services map[string]map[string]*instanceState // service → instance key → state
+	// lists are the instance lists last synced, sorted, to skip unchanged ones cheaply.
+	lists  map[string][]registry.Instance
+	claims map[endpointKey]map[instanceRef]*claim
 	// dupes holds, per contested endpoint, every claimant: the winner first.
 	dupes    map[endpointKey][]instanceRef
 	refused  map[endpointKey]refusal
@@ -72,11 +78,6 @@ type instanceState struct {
 	rejection *registry.MetadataError
 }
 
-type publication struct {
-	owner    instanceRef
-	endpoint *model.Endpoint
-}
-
 type refusal struct {
 	owner  instanceRef
 	reason string
@@ -85,12 +86,12 @@ type refusal struct {
 // New returns a tracker delivering to l.
 func New(l registry.Listener) *Tracker {
 	return &Tracker{
-		listener:  l,
-		services:  map[string]map[string]*instanceState{},
-		claims:    map[endpointKey]map[instanceRef]*claim{},
-		published: map[endpointKey]*publication{},
-		dupes:     map[endpointKey][]instanceRef{},
-		refused:   map[endpointKey]refusal{},
+		listener: l,
+		services: map[string]map[string]*instanceState{},
+		lists:    map[string][]registry.Instance{},
+		claims:   map[endpointKey]map[instanceRef]*claim{},
+		dupes:    map[endpointKey][]instanceRef{},
+		refused:  map[endpointKey]refusal{},
 	}
 }
 
@@ -102,9 +103,7 @@ func (t *Tracker) Sync(service string, instances []registry.Instance) {
 	if t.closed {
 		return
 	}
-	old := t.services[service]
-	next := make(map[string]*instanceState, len(instances))
-
+	old, known := t.services[service]
 	sorted := append([]registry.Instance(nil), instances...)
 	sort.SliceStable(sorted, func(i, j int) bool {
 		if ki, kj := sorted[i].Key(), sorted[j].Key(); ki != kj {
@@ -112,6 +111,11 @@ func (t *Tracker) Sync(service string, instances []registry.Instance) {
 		}
 		return sorted[i].InstanceID < sorted[j].InstanceID
 	})
+	if known && sameInstances(t.lists[service], sorted) && !t.refusedIn(service) {
+		return // nothing changed, nothing to retry
+	}
+	t.lists[service] = sorted
+	next := make(map[string]*instanceState, len(instances))
 	for _, in := range sorted {
 		in.Service = service
 		key := uniqueKey(next, in)
@@ -148,7 +152,42 @@ func (t *Tracker) Forget(service string) {
 		return
 	}
 	delete(t.services, service)
+	delete(t.lists, service)
 	t.apply(service, old, nil)
+}
+
+// Instances returns how many instances the last list of service had, and whether the service
+// is known at all.
+func (t *Tracker) Instances(service string) (int, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	in, ok := t.services[service]
+	return len(in), ok
+}
+
+func (t *Tracker) refusedIn(service string) bool {
+	for _, r := range t.refused {
+		if r.owner.service == service {
+			return true
+		}
+	}
+	return false
+}
+
+// sameInstances compares two sorted instance lists field by field.
+func sameInstances(a, b []registry.Instance) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := &a[i], &b[i]
+		if x.InstanceID != y.InstanceID || x.IP != y.IP || x.Port != y.Port || x.Weight != y.Weight ||
+			x.Healthy != y.Healthy || x.Enabled != y.Enabled || x.Ephemeral != y.Ephemeral ||
+			x.Group != y.Group || x.Service != y.Service || !maps.Equal(x.Metadata, y.Metadata) {
+			return false
+		}
+	}
+	return true
 }
 
 // Services lists the services the tracker knows, sorted.
@@ -194,11 +233,16 @@ func (t *Tracker) apply(service string, old, next map[string]*instanceState) {
 	if !sameRejections(old, next) {
 		t.rejectionsChanged = true
 	}
-	affected := map[endpointKey]bool{}
+	affected := map[endpointKey]*candidate{} // key → winner before the change
+	touch := func(k endpointKey) {
+		if _, ok := affected[k]; !ok {
+			affected[k] = t.winner(k)
+		}
+	}
 	for instance, st := range old {
 		if c := st.active(); c != nil {
 			k := endpointKey{c.cluster, c.endpoint.ID}
-			affected[k] = true
+			touch(k)
 			if m := t.claims[k]; m != nil {
 				delete(m, instanceRef{service, instance})
 				if len(m) == 0 {
@@ -210,7 +254,7 @@ func (t *Tracker) apply(service string, old, next map[string]*instanceState) {
 	for instance, st := range next {
 		if c := st.active(); c != nil {
 			k := endpointKey{c.cluster, c.endpoint.ID}
-			affected[k] = true
+			touch(k)
 			if t.claims[k] == nil {
 				t.claims[k] = map[instanceRef]*claim{}
 			}
@@ -220,7 +264,7 @@ func (t *Tracker) apply(service string, old, next map[string]*instanceState) {
 	// Refused endpoints are retried whenever their service is read again.
 	for k, r := range t.refused {
 		if r.owner.service == service {
-			affected[k] = true
+			touch(k)
 		}
 	}
 
@@ -238,13 +282,13 @@ func (t *Tracker) apply(service string, old, next map[string]*instanceState) {
 	var later []endpointKey
 	for _, k := range keys {
 		if len(t.claims[k]) == 0 {
-			t.resolve(k)
+			t.resolve(k, affected[k])
 		} else {
 			later = append(later, k)
 		}
 	}
 	for _, k := range later {
-		t.resolve(k)
+		t.resolve(k, affected[k])
 	}
 	t.reportRejections()
 }
@@ -276,53 +320,61 @@ func (st *instanceState) active() *claim {
 	return st.lastGood
 }
 
-// resolve makes what the listener has for one (cluster, id) match the claims on it.
-func (t *Tracker) resolve(k endpointKey) {
+// candidate is the instance whose claim wins a (cluster, id).
+type candidate struct {
+	owner instanceRef
+	claim *claim
+}
+
+// winner is the claim on k that the gateway should route: the one from the smallest (service,
+// instance), whatever the order of arrival.
+func (t *Tracker) winner(k endpointKey) *candidate {
+	var best *candidate
+	for r, c := range t.claims[k] {
+		if best == nil || r.less(best.owner) {
+			best = &candidate{owner: r, claim: c}
+		}
+	}
+	return best
+}
+
+// resolve delivers what changed for one (cluster, id), given the winner before the change.
+func (t *Tracker) resolve(k endpointKey, before *candidate) {
 	prevDupes, prevRefusal := t.dupes[k], t.refused[k]
 	defer func() {
 		if !reflect.DeepEqual(prevDupes, t.dupes[k]) || prevRefusal != t.refused[k] {
 			t.rejectionsChanged = true
 		}
 	}()
-	cands := t.claims[k]
-	pub := t.published[k]
+	_, wasRefused := t.refused[k]
 	delete(t.dupes, k)
 	delete(t.refused, k)
-	if len(cands) == 0 {
-		if pub != nil {
-			delete(t.published, k)
-			// Deleting an endpoint this registry added cannot be refused; an error is the
-			// listener's to report.
-			_ = t.listener.OnEndpointEvent(registry.Event{Type: remoting.EventTypeDel, Cluster: k.cluster,
-				Endpoint: pub.endpoint, Service: pub.owner.service, Instance: pub.owner.instance})
+	after := t.winner(k)
+	if after == nil {
+		if before != nil {
+			// Removing an endpoint the gateway refused is a no-op in the cluster manager.
+			t.listener.OnRemoveEndpoint(registry.Event{Cluster: k.cluster, Endpoint: before.claim.endpoint,
+				Service: before.owner.service, Instance: before.owner.instance})
 		}
 		return
 	}
-	refs := make([]instanceRef, 0, len(cands))
-	for r := range cands {
-		refs = append(refs, r)
-	}
-	sort.Slice(refs, func(i, j int) bool { return refs[i].less(refs[j]) })
-	winner, win := refs[0], cands[refs[0]]
-	if len(refs) > 1 {
+	if cands := t.claims[k]; len(cands) > 1 {
+		refs := make([]instanceRef, 0, len(cands))
+		for r := range cands {
+			refs = append(refs, r)
+		}
+		sort.Slice(refs, func(i, j int) bool { return refs[i].less(refs[j]) })
 		t.dupes[k] = refs
 	}
-
-	typ := remoting.EventTypeAdd
-	if pub != nil {
-		if pub.owner == winner && reflect.DeepEqual(pub.endpoint, win.endpoint) {
-			return
-		}
-		typ = remoting.EventTypeUpdate
-	}
-	err := t.listener.OnEndpointEvent(registry.Event{Type: typ, Cluster: k.cluster,
-		Endpoint: win.endpoint.Clone(), Service: winner.service, Instance: winner.instance})
-	if err != nil {
-		// The gateway keeps what it had (nothing, or the previous version).
-		t.refused[k] = refusal{owner: winner, reason: err.Error()}
+	if !wasRefused && before != nil && before.owner == after.owner && reflect.DeepEqual(before.claim.endpoint, after.claim.endpoint) {
 		return
 	}
-	t.published[k] = &publication{owner: winner, endpoint: win.endpoint}
+	err := t.listener.OnAddEndpoint(registry.Event{Cluster: k.cluster, Endpoint: after.claim.endpoint.Clone(),
+		Service: after.owner.service, Instance: after.owner.instance})
+	if err != nil {
+		// The gateway keeps what it had (nothing, or the previous version).
+		t.refused[k] = refusal{owner: after.owner, reason: err.Error()}
+	}
 }
 
 // reportRejections sends the complete rejection set when it changed.

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"testing"
 
-	"dubbo.apache.org/dubbo-go/v3/remoting"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -24,11 +23,12 @@ type recorder struct {
 	endpoints  map[string]*model.Endpoint // "cluster/id"
 	rejections [][]*registry.MetadataError
 	refuse     func(registry.Event) error
+	batches    int
 }
 
 func newRecorder() *recorder { return &recorder{endpoints: map[string]*model.Endpoint{}} }
 
-func (r *recorder) OnEndpointEvent(ev registry.Event) error {
+func (r *recorder) OnAddEndpoint(ev registry.Event) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.refuse != nil {
@@ -37,14 +37,31 @@ func (r *recorder) OnEndpointEvent(ev registry.Event) error {
 		}
 	}
 	k := ev.Cluster + "/" + ev.Endpoint.ID
-	r.events = append(r.events, fmt.Sprintf("%s %s", ev.Type, k))
-	switch ev.Type {
-	case remoting.EventTypeAdd, remoting.EventTypeUpdate:
-		r.endpoints[k] = ev.Endpoint
-	case remoting.EventTypeDel:
-		delete(r.endpoints, k)
+	typ := "add"
+	if r.endpoints[k] != nil {
+		typ = "update"
 	}
+	r.events = append(r.events, fmt.Sprintf("%s %s", typ, k))
+	r.endpoints[k] = ev.Endpoint
 	return nil
+}
+
+func (r *recorder) OnRemoveEndpoint(ev registry.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := ev.Cluster + "/" + ev.Endpoint.ID
+	if r.endpoints[k] == nil {
+		return // not applied (refused): nothing to remove
+	}
+	r.events = append(r.events, "delete "+k)
+	delete(r.endpoints, k)
+}
+
+func (r *recorder) Batch(fn func()) {
+	r.mu.Lock()
+	r.batches++
+	r.mu.Unlock()
+	fn()
 }
 
 func (r *recorder) OnRejections(rs []*registry.MetadataError) {

@@ -5,17 +5,33 @@ import (
 	"net"
 	"strconv"
 	"strings"
-
-	"github.com/nacos-group/nacos-sdk-go/common/constant"
 )
 
-const defaultPort = 8848
+const (
+	defaultPort        = 8848
+	defaultContextPath = "/nacos"
+)
+
+// Server is one Nacos server of an address list.
+type Server struct {
+	Scheme string // http or https
+	// Host is a host name or IP address; an IPv6 address is bracketed.
+	Host string
+	Port int
+	// ContextPath is the path the Nacos API is served under, "/nacos" by default.
+	ContextPath string
+}
+
+// base is the URL prefix of the server's API, e.g. http://127.0.0.1:8848/nacos.
+func (s Server) base() string {
+	return s.Scheme + "://" + s.Host + ":" + strconv.Itoa(s.Port) + s.ContextPath
+}
 
 // ParseAddresses reads a comma-separated Nacos server list (the registry config's address). Each entry is host,
 // host:port or http(s)://host:port[/context-path]; the port defaults to 8848 and the context
 // path to /nacos.
-func ParseAddresses(list string) ([]constant.ServerConfig, error) {
-	var out []constant.ServerConfig
+func ParseAddresses(list string) ([]Server, error) {
+	var out []Server
 	for _, entry := range strings.Split(list, ",") {
 		entry = strings.TrimSpace(entry)
 		if entry == "" {
@@ -33,8 +49,8 @@ func ParseAddresses(list string) ([]constant.ServerConfig, error) {
 	return out, nil
 }
 
-func parseAddress(entry string) (constant.ServerConfig, error) {
-	sc := constant.ServerConfig{Scheme: "http", ContextPath: constant.DEFAULT_CONTEXT_PATH}
+func parseAddress(entry string) (Server, error) {
+	sc := Server{Scheme: "http", ContextPath: defaultContextPath}
 	rest := entry
 	if scheme, after, ok := strings.Cut(rest, "://"); ok {
 		if scheme != "http" && scheme != "https" {
@@ -61,8 +77,8 @@ func parseAddress(entry string) (constant.ServerConfig, error) {
 		return sc, fmt.Errorf("port %q is not 1-65535", portStr)
 	}
 	if strings.Contains(host, ":") {
-		host = "[" + host + "]" // the SDK joins host and port with a plain colon
+		host = "[" + host + "]"
 	}
-	sc.IpAddr, sc.Port = host, uint64(port)
+	sc.Host, sc.Port = host, port
 	return sc, nil
 }

@@ -1,56 +1,82 @@
 package nacos
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nacos-group/nacos-sdk-go/vo"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
+	"github.com/pixiu-llm/gateway/pkg/model"
 )
 
-func TestAgentEncodesParams(t *testing.T) {
-	var got struct {
-		sync.Mutex
-		method, query, body, contentType string
-	}
+func client(t *testing.T, o ClientOptions) *Client {
+	t.Helper()
+	c, err := NewClient(o)
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	return c
+}
+
+// What the client sends: the 1.x API's paths and parameters, escaped, the namespace on every
+// call, metadata always present on a registration.
+func TestClientRequests(t *testing.T) {
+	type call struct{ method, path, query, form string }
+	var mu sync.Mutex
+	var calls []call
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		got.Lock()
-		got.method, got.query, got.body, got.contentType = r.Method, r.URL.RawQuery, string(b), r.Header.Get("Content-Type")
-		got.Unlock()
-		_, _ = w.Write([]byte("ok"))
+		mu.Lock()
+		calls = append(calls, call{r.Method, r.URL.Path, r.URL.RawQuery, string(b)})
+		mu.Unlock()
+		switch r.URL.Path {
+		case "/nacos/v1/ns/instance/list":
+			_, _ = io.WriteString(w, `{"name":"g@@svc","hosts":[{"instanceId":"1","ip":"10.0.0.1","port":80,"weight":1,"healthy":true,"enabled":true,"metadata":{"cluster":"chat"}}]}`)
+		case "/nacos/v1/ns/instance/beat":
+			_, _ = io.WriteString(w, `{"clientBeatInterval":5000,"code":20404}`)
+		default:
+			_, _ = io.WriteString(w, "ok")
+		}
 	}))
 	defer srv.Close()
-	a := newHTTPAgent(context.Background())
-	defer a.Close()
+	c := client(t, ClientOptions{Address: srv.URL, Namespace: "public"})
 
-	resp, err := a.Get(srv.URL+"/x", http.Header{}, 1000, map[string]string{"serviceName": "g@@a b&c"})
+	hosts, err := c.Instances(t.Context(), "g", "a b&c")
 	require.NoError(t, err)
-	_ = resp.Body.Close()
-	got.Lock()
-	assert.Equal(t, http.MethodGet, got.method)
-	assert.Equal(t, "serviceName=g%40%40a+b%26c", got.query, "values are escaped, unlike the SDK's own agent")
-	got.Unlock()
+	require.Len(t, hosts, 1)
+	assert.Equal(t, "chat", hosts[0].Metadata["cluster"])
+	inst := Instance{IP: "10.0.0.1", Port: 80, Weight: 1, Enabled: true, Healthy: true, Ephemeral: true}
+	require.NoError(t, c.Register(t.Context(), "g", "svc", inst))
+	require.NoError(t, c.Deregister(t.Context(), "g", "svc", inst))
+	reply, err := c.Beat(t.Context(), "g", "svc", inst, 5*time.Second)
+	require.NoError(t, err)
+	assert.True(t, reply.NotFound)
+	assert.Equal(t, 5*time.Second, reply.Interval)
 
-	resp, err = a.Post(srv.URL+"/x", http.Header{}, 1000, map[string]string{"metadata": `{"k":"v"}`})
-	require.NoError(t, err)
-	_ = resp.Body.Close()
-	got.Lock()
-	assert.Equal(t, "metadata=%7B%22k%22%3A%22v%22%7D", got.body)
-	assert.Contains(t, got.contentType, "application/x-www-form-urlencoded")
-	got.Unlock()
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, calls, 4)
+	assert.Equal(t, "GET", calls[0].method)
+	assert.Contains(t, calls[0].query, "serviceName=g%40%40a+b%26c")
+	assert.Contains(t, calls[0].query, "namespaceId=public")
+	assert.Contains(t, calls[0].query, "healthyOnly=false")
+	assert.Equal(t, "POST", calls[1].method)
+	assert.Equal(t, "/nacos/v1/ns/instance", calls[1].path)
+	assert.Contains(t, calls[1].form, "metadata=%7B%7D", "metadata is always sent")
+	assert.Contains(t, calls[1].form, "serviceName=g%40%40svc")
+	assert.Equal(t, "DELETE", calls[2].method)
+	assert.Equal(t, "PUT", calls[3].method)
+	assert.Equal(t, "/nacos/v1/ns/instance/beat", calls[3].path)
 }
 
 // Pitfall 10 (first half): the configured timeout bounds every registry request.
@@ -64,155 +90,189 @@ func TestPitfall10TimeoutIsHonoured(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-
-	reg, err := New(registry.Config{Protocol: Protocol, Address: strings.TrimPrefix(srv.URL, "http://"), Timeout: 200 * time.Millisecond},
-		registry.Env{Name: "slow", Logger: quiet})
-	require.NoError(t, err)
-	r := reg.(*Registry)
-	c, err := newSDKClient(context.Background(), "slow", r.cfg)
-	require.NoError(t, err)
-	defer c.Close()
-
+	c := client(t, ClientOptions{Address: srv.URL, Timeout: 200 * time.Millisecond})
 	began := time.Now()
-	_, err = c.GetAllServicesInfo(vo.GetAllServiceInfoParam{GroupName: "g", PageNo: 1, PageSize: 10})
+	_, err := c.Services(t.Context(), "g", 1, 10)
 	took := time.Since(began)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "timed out after 200ms")
-	// The SDK tries a single server three times.
-	assert.Less(t, took, 3*time.Second, "bounded by the 200ms timeout, not by the server")
+	assert.Less(t, took, time.Second, "bounded by the 200ms timeout, not by the server")
 	assert.GreaterOrEqual(t, took, 200*time.Millisecond)
-	t.Logf("unanswered list call failed after %v (timeout 200ms, 3 SDK attempts)", took.Round(time.Millisecond))
 }
 
-func TestAgentErrorsHideTheQuery(t *testing.T) {
-	a := newHTTPAgent(context.Background())
-	defer a.Close()
-	_, err := a.Get("http://127.0.0.1:1/nacos/v1/ns/instance/list", http.Header{}, 500, map[string]string{"accessToken": "tok-secret"})
+// Several servers: a dead one is skipped and the one that answered is tried first next time.
+func TestClientFailsOverBetweenServers(t *testing.T) {
+	var hits int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits++
+		_, _ = io.WriteString(w, `{"count":0,"doms":[]}`)
+	}))
+	defer srv.Close()
+	c := client(t, ClientOptions{Address: "127.0.0.1:1," + srv.URL, Timeout: time.Second})
+	for range 3 {
+		_, err := c.Services(t.Context(), "g", 1, 10)
+		require.NoError(t, err)
+	}
+	assert.Equal(t, 3, hits)
+	assert.Equal(t, int32(1), c.preferred.Load())
+}
+
+func TestClientErrorsHideTheQuery(t *testing.T) {
+	c := client(t, ClientOptions{Address: "127.0.0.1:1", Username: "u", Password: "pw-secret", Timeout: 500 * time.Millisecond})
+	c.token, c.tokenExpiry = "tok-secret", time.Now().Add(time.Hour)
+	c.tokens.Store(&[]string{"tok-secret"})
+	_, err := c.Instances(t.Context(), "g", "svc")
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "tok-secret")
-	assert.Contains(t, err.Error(), "/nacos/v1/ns/instance/list")
+	assert.NotContains(t, err.Error(), "pw-secret")
+	assert.Contains(t, err.Error(), "/v1/ns/instance/list")
 }
 
-func TestAgentCloseCancelsAndRefuses(t *testing.T) {
+func TestClientCloseCancelsAndRefuses(t *testing.T) {
 	entered := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		close(entered)
 		<-r.Context().Done()
 	}))
 	defer srv.Close()
-	a := newHTTPAgent(context.Background())
+	c, err := NewClient(ClientOptions{Address: srv.URL, Timeout: time.Minute})
+	require.NoError(t, err)
 	errc := make(chan error, 1)
 	go func() {
-		_, err := a.Get(srv.URL, http.Header{}, 60_000, nil)
+		_, err := c.Services(context.Background(), "g", 1, 10)
 		errc <- err
 	}()
 	<-entered
-	a.Close()
+	c.Close()
 	select {
 	case err := <-errc:
 		assert.ErrorIs(t, err, errClosed, "the request in flight ends at Close")
 	case <-time.After(5 * time.Second):
 		t.Fatal("request in flight outlived Close")
 	}
-	_, err := a.Get(srv.URL, http.Header{}, 1000, nil)
+	_, err = c.Services(context.Background(), "g", 1, 10)
 	assert.ErrorIs(t, err, errClosed)
 }
 
-// The SDK client reads instance lists straight from the server (never its cache), without
-// asking for pushes, and keeps its cache in a private dir that Close removes.
-func TestSDKClientQueriesTheServer(t *testing.T) {
-	var mu sync.Mutex
-	var queries []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		queries = append(queries, r.URL.Path+"?"+r.URL.RawQuery)
-		mu.Unlock()
-		_, _ = io.WriteString(w, `{"name":"g@@svc","hosts":[{"instanceId":"1","ip":"10.0.0.1","port":80,"weight":1,"healthy":true,"enabled":true,"metadata":{"cluster":"chat"}}]}`)
-	}))
-	defer srv.Close()
-	reg, err := New(registry.Config{Protocol: Protocol, Address: strings.TrimPrefix(srv.URL, "http://"), Namespace: "public"},
-		registry.Env{Name: "q", Logger: quiet})
-	require.NoError(t, err)
-	c, err := newSDKClient(context.Background(), "q", reg.(*Registry).cfg)
-	require.NoError(t, err)
-	dir := c.(*sdkClient).dir
-	info, err := os.Stat(dir)
-	require.NoError(t, err)
-	assert.Equal(t, os.FileMode(0o700), info.Mode().Perm(), "the SDK cache holds API keys: private")
-	wd, _ := os.Getwd()
-	assert.False(t, strings.HasPrefix(dir, wd), "not in the working directory")
-
-	hosts, err := c.QueryInstances("svc", "g")
-	require.NoError(t, err)
-	require.Len(t, hosts, 1)
-	assert.Equal(t, "chat", hosts[0].Metadata["cluster"])
-	mu.Lock()
-	require.Len(t, queries, 1)
-	assert.Contains(t, queries[0], "/nacos/v1/ns/instance/list?")
-	assert.Contains(t, queries[0], "serviceName=g%40%40svc")
-	assert.Contains(t, queries[0], "udpPort=0")
-	assert.Contains(t, queries[0], "namespaceId=public")
-	mu.Unlock()
-
-	c.Close()
-	_, err = os.Stat(dir)
-	assert.True(t, os.IsNotExist(err), "Close removes the cache dir")
-	_, err = c.QueryInstances("svc", "g")
-	assert.Error(t, err, "a closed client makes no request")
+// authServer is a Nacos with auth on: the login API hands out short-lived tokens, every other
+// call needs a valid one.
+type authServer struct {
+	*httptest.Server
+	mu       sync.Mutex
+	logins   int
+	tokens   map[string]time.Time // token → expiry
+	ttl      time.Duration
+	leaked   []string
+	revoke   bool
+	password string
 }
 
-// username/password: the SDK logs in and sends the token with every request; the password is
-// sent only to the login API.
-func TestSDKClientLogsIn(t *testing.T) {
-	var mu sync.Mutex
-	var logins, tokens int
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		if r.URL.Path == "/nacos/v1/auth/users/login" {
-			_ = r.ParseForm()
-			if r.PostForm.Get("username") == "gw" && r.PostForm.Get("password") == "s3cret-pw" {
-				logins++
-				_, _ = io.WriteString(w, `{"accessToken":"tok-123","tokenTtl":18000}`)
-				return
-			}
-			w.WriteHeader(http.StatusForbidden)
-			return
-		}
-		assert.NotContains(t, r.URL.RawQuery, "s3cret-pw")
-		if r.URL.Query().Get("accessToken") == "tok-123" {
-			tokens++
-			_, _ = io.WriteString(w, `{"hosts":[]}`)
-			return
-		}
-		w.WriteHeader(http.StatusForbidden)
-	}))
-	defer srv.Close()
-	reg, err := New(registry.Config{Protocol: Protocol, Address: strings.TrimPrefix(srv.URL, "http://"), Username: "gw", Password: "s3cret-pw"},
-		registry.Env{Name: "auth", Logger: quiet})
-	require.NoError(t, err)
-	c, err := newSDKClient(context.Background(), "auth", reg.(*Registry).cfg)
-	require.NoError(t, err)
-	defer c.Close()
-	_, err = c.QueryInstances("svc", "g")
-	require.NoError(t, err)
-	mu.Lock()
-	defer mu.Unlock()
-	assert.Positive(t, logins)
-	assert.Equal(t, 1, tokens)
+func newAuthServer(t *testing.T, ttl time.Duration) *authServer {
+	a := &authServer{tokens: map[string]time.Time{}, ttl: ttl, password: "s3cret-pw"}
+	a.Server = httptest.NewServer(http.HandlerFunc(a.serve))
+	t.Cleanup(a.Close)
+	return a
 }
 
-func TestSweepStaleRemovesDirsOfDeadProcesses(t *testing.T) {
-	parent := t.TempDir()
-	dead := filepath.Join(parent, "nacos-2147483646-123") // no such pid
-	mine := filepath.Join(parent, "nacos-"+strconv.Itoa(os.Getpid())+"-456")
-	other := filepath.Join(parent, "not-ours")
-	for _, d := range []string{dead, mine, other} {
-		require.NoError(t, os.MkdirAll(d, 0o700))
+func (a *authServer) serve(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if strings.Contains(r.URL.RawQuery, a.password) {
+		a.leaked = append(a.leaked, r.URL.Path)
 	}
-	sweepStale(parent)
-	_, err := os.Stat(dead)
-	assert.True(t, os.IsNotExist(err), "a dead process's dir is removed")
-	assert.DirExists(t, mine)
-	assert.DirExists(t, other)
+	if r.URL.Path == "/nacos/v1/auth/login" {
+		_ = r.ParseForm()
+		if r.PostForm.Get("username") != "gw" || r.PostForm.Get("password") != a.password {
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = io.WriteString(w, "unknown user!")
+			return
+		}
+		a.logins++
+		tok := "tok-" + strings.Repeat("x", a.logins)
+		a.tokens[tok] = time.Now().Add(a.ttl)
+		_, _ = io.WriteString(w, `{"accessToken":"`+tok+`","tokenTtl":`+strconv.Itoa(int(a.ttl/time.Second))+`,"globalAdmin":false}`)
+		return
+	}
+	_ = r.ParseForm()
+	tok := r.Form.Get("accessToken")
+	if exp, ok := a.tokens[tok]; !ok || time.Now().After(exp) || a.revoke {
+		a.revoke = false
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = io.WriteString(w, "token invalid: "+tok)
+		return
+	}
+	_, _ = io.WriteString(w, `{"count":1,"doms":["svc"],"hosts":[]}`)
+}
+
+// username/password: the client logs in on first use, sends the token with every request,
+// refreshes it before it expires (no goroutine: on the request path), logs in again when the
+// server rejects it, and never sends the password anywhere but the login API nor lets it or the
+// token reach an error or the log.
+func TestClientLogsInAndRefreshesTheToken(t *testing.T) {
+	a := newAuthServer(t, 2*time.Second)
+	c := client(t, ClientOptions{Address: a.URL, Username: "gw", Password: "s3cret-pw", Timeout: time.Second})
+	for range 3 {
+		_, err := c.Services(t.Context(), "g", 1, 10)
+		require.NoError(t, err)
+	}
+	a.mu.Lock()
+	assert.Equal(t, 1, a.logins, "one login for many requests")
+	a.mu.Unlock()
+
+	time.Sleep(2 * time.Second) // past 90% of the lifetime
+	_, err := c.Services(t.Context(), "g", 1, 10)
+	require.NoError(t, err)
+	a.mu.Lock()
+	assert.Equal(t, 2, a.logins, "refreshed before it expired")
+	a.revoke = true // the server forgets the token (e.g. restarted)
+	a.mu.Unlock()
+	_, err = c.Services(t.Context(), "g", 1, 10)
+	require.NoError(t, err, "a rejected token is replaced once")
+	a.mu.Lock()
+	assert.Equal(t, 3, a.logins)
+	assert.Empty(t, a.leaked, "the password only goes to the login API, in the body")
+	a.mu.Unlock()
+
+	bad := client(t, ClientOptions{Address: a.URL, Username: "gw", Password: "wrong-pw", Timeout: time.Second})
+	_, err = bad.Services(t.Context(), "g", 1, 10)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `log in to nacos as "gw"`)
+	assert.Contains(t, err.Error(), "403")
+	assert.NotContains(t, err.Error(), "wrong-pw")
+}
+
+// The gateway's watch with auth on: routed, and neither the password nor the token appears in
+// its log, even with debug logging and a token the server rejects.
+func TestWatchWithLoginLogsNoSecret(t *testing.T) {
+	a := newAuthServer(t, time.Hour)
+	var logs bytes.Buffer
+	var logMu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(lockedWriter{&logs, &logMu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	reg, err := New(registry.Config{Protocol: Protocol, Address: a.URL, Username: "gw", Password: "s3cret-pw", RefreshInterval: 100 * time.Millisecond},
+		registry.Env{Name: "auth", Logger: logger})
+	require.NoError(t, err)
+	reg.Start(&sink{endpoints: map[string]*model.Endpoint{}})
+	defer reg.Stop()
+	require.Eventually(t, func() bool { return reg.Health().Reachable }, waitFor, tick)
+	a.mu.Lock()
+	a.revoke = true
+	a.mu.Unlock()
+	time.Sleep(300 * time.Millisecond)
+	reg.Stop()
+	logMu.Lock()
+	defer logMu.Unlock()
+	assert.NotContains(t, logs.String(), "s3cret-pw")
+	assert.NotContains(t, logs.String(), "tok-x")
+	assert.NotContains(t, reg.Health().LastError, "tok-x")
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -1,16 +1,16 @@
-// Package nacos watches a Nacos naming service (1.x HTTP API, nacos-sdk-go v1) for LLM
-// instances and feeds them to the adapter as endpoint events.
+// Package nacos watches a Nacos naming service for LLM instances. It provides the registry's
+// Source (how the registry is read) and its Client; the watch itself (passes, forgetting,
+// confirmation, batches) is base.Watch, shared by every registry kind.
 //
-// How it watches, and why:
-//   - The service list of the group is read with a large page size every refresh interval; a
-//     page shorter than asked for, or padded with empty names (Polaris), ends the list.
-//   - Every listed service is subscribed. A push only marks the service for a re-read: the
-//     instance list is then read from the server, bypassing the SDK cache. Every watched
-//     service is also re-read each interval, because no push arrives when the last instance of
-//     a service leaves.
-//   - A service missing from one listing is only dropped once its own instance list is empty;
-//     it is then unsubscribed with the same *SubscribeParam it was subscribed with.
-//   - While the registry fails, every known endpoint stays; reads are retried with backoff.
+// How the HTTP transport (the Nacos 1.x open API) reads, and why:
+//   - The service list of the group is read with a large page size once per refresh interval;
+//     a page shorter than asked for, or padded with empty names (Polaris), ends the list.
+//   - The instance list of every watched service is read once per interval, straight from the
+//     server (group@@service): that is how changes are found. No push is asked for and nothing
+//     listens: nacos-sdk-go's NamingClient is not used (its UDP push receiver hands its cache,
+//     API keys included, to any sender).
+//   - A server that refuses the 1.x API (Nacos 3.x without its legacy adapter) gets an error
+//     naming the registry, the address and the fix: transport: grpc.
 package nacos
 
 import (
@@ -18,16 +18,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
+	"net/http"
 	"os"
 	"sort"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/nacos-group/nacos-sdk-go/common/constant"
-	"github.com/nacos-group/nacos-sdk-go/model"
-	"github.com/nacos-group/nacos-sdk-go/vo"
 
 	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
 	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry/base"
@@ -40,363 +36,252 @@ const Protocol = "nacos"
 const EnvAddress = "NACOS_ADDRESS"
 
 const (
+	// maxPageSize is the largest page asked for; longer lists are walked page by page.
+	maxPageSize = 10000
 	// maxPages bounds one listing whatever the server answers.
 	maxPages = 1000
-	// readConcurrency bounds the registry calls (subscriptions, instance-list reads) in flight per registry.
-	readConcurrency = 8
-	maxBackoff      = 30 * time.Second
 )
 
 func init() {
 	registry.Register(Protocol, New)
 }
 
-// settings is the validated config.
-type settings struct {
+// Settings is a nacos registry's validated config, handed to its transport.
+type Settings struct {
+	// Config has its defaults applied, NACOS_ADDRESS applied and Group set.
 	registry.Config
-	servers []constant.ServerConfig
+	// Name is the registry's name in the adapter config.
+	Name    string
+	Servers []Server
 }
 
-// Registry watches one Nacos group of one namespace.
-type Registry struct {
-	name    string
-	cfg     settings
-	env     registry.Env
-	logger  *slog.Logger
-	connect func(ctx context.Context) (namingClient, error)
-
-	startOnce sync.Once
-	stopOnce  sync.Once
-	cancel    context.CancelFunc
-	done      chan struct{}
-
-	// Owned by the watch goroutine.
-	client  namingClient
-	tracker *base.Tracker
-	subs    map[string]*vo.SubscribeParam
-
-	wake    chan struct{}
-	dirtyMu sync.Mutex
-	dirty   map[string]bool
-
-	mu       sync.Mutex
-	health   registry.Health
-	stateSet bool // false until the first read succeeded or failed
+// ClientOptions are the options of the registry's Client.
+func (s Settings) ClientOptions() ClientOptions {
+	return ClientOptions{Address: s.Address, Namespace: s.Namespace, Username: s.Username, Password: s.Password, Timeout: s.Timeout}
 }
 
-// New is the nacos factory: it validates the config (after applying NACOS_ADDRESS) and starts
-// nothing.
+// Transport builds the Source that reads a registry. It must not contact the registry or start
+// goroutines; the watch calls the source from its own goroutine and closes it on Stop.
+type Transport func(s Settings, env registry.Env) (base.Source, error)
+
+var (
+	transportsMu sync.RWMutex
+	transports   = map[string]Transport{registry.TransportHTTP: newHTTPSource}
+)
+
+// RegisterTransport adds a transport (e.g. "grpc") selectable with the config's transport key.
+// Registering a name twice panics.
+func RegisterTransport(name string, t Transport) {
+	transportsMu.Lock()
+	defer transportsMu.Unlock()
+	if _, dup := transports[name]; dup {
+		panic(fmt.Sprintf("nacos: transport %q registered twice", name))
+	}
+	transports[name] = t
+}
+
+func transportNames() string {
+	transportsMu.RLock()
+	defer transportsMu.RUnlock()
+	names := make([]string, 0, len(transports))
+	for n := range transports {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// New is the nacos factory: it validates the config (after applying NACOS_ADDRESS), builds the
+// transport and the watch, and starts nothing.
 func New(cfg registry.Config, env registry.Env) (registry.Registry, error) {
+	s, env, err := settingsOf(cfg, env)
+	if err != nil {
+		return nil, err
+	}
+	transportsMu.RLock()
+	t := transports[s.Transport]
+	transportsMu.RUnlock()
+	if t == nil {
+		return nil, fmt.Errorf("transport %q is not available (known: %s)", s.Transport, transportNames())
+	}
+	src, err := t(s, env)
+	if err != nil {
+		return nil, err
+	}
+	return newWatch(s, env, src), nil
+}
+
+func settingsOf(cfg registry.Config, env registry.Env) (Settings, registry.Env, error) {
 	cfg = cfg.WithDefaults()
 	logger := env.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
-	logger = logger.With("registry", env.Name)
+	env.Logger = logger.With("registry", env.Name)
 	if addr := os.Getenv(EnvAddress); addr != "" {
-		logger.Info("registry address taken from the environment", "env", EnvAddress, "address", addr)
+		env.Logger.Info("registry address taken from the environment", "env", EnvAddress, "address", addr)
 		cfg.Address = addr
 	}
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return Settings{}, env, err
 	}
 	servers, err := ParseAddresses(cfg.Address)
 	if err != nil {
-		return nil, err
+		return Settings{}, env, err
 	}
 	if cfg.Group == "" {
-		cfg.Group = constant.DEFAULT_GROUP
+		cfg.Group = DefaultGroup
 	}
 	if cfg.Timeout < time.Millisecond {
-		return nil, fmt.Errorf("timeout %v is below 1ms", cfg.Timeout)
+		return Settings{}, env, fmt.Errorf("timeout %v is below 1ms", cfg.Timeout)
 	}
-	s := settings{Config: cfg, servers: servers}
-	r := &Registry{
-		name:   env.Name,
-		cfg:    s,
-		env:    env,
-		logger: logger,
-		subs:   map[string]*vo.SubscribeParam{},
-		wake:   make(chan struct{}, 1),
-		dirty:  map[string]bool{},
-		done:   make(chan struct{}),
-	}
-	r.health.Address = cfg.Address
-	r.connect = func(ctx context.Context) (namingClient, error) { return newSDKClient(ctx, env.Name, s) }
-	return r, nil
+	return Settings{Config: cfg, Name: env.Name, Servers: servers}, env, nil
 }
 
-// Start begins the watch in the background.
-func (r *Registry) Start(l registry.Listener) {
-	r.startOnce.Do(func() {
-		ctx, cancel := context.WithCancel(context.Background())
-		r.mu.Lock()
-		r.cancel = cancel
-		r.mu.Unlock()
-		r.tracker = base.New(l)
-		go r.watch(ctx)
-	})
+func newWatch(s Settings, env registry.Env, src base.Source) *base.Watch {
+	w := base.NewWatch(base.WatchConfig{
+		Name: s.Name, RefreshInterval: s.RefreshInterval, Timeout: s.Timeout, ForgetGrace: s.ForgetGrace,
+		Describe: []any{"address", s.Address, "group", s.Group, "namespace", s.Namespace, "transport", s.Transport},
+	}, src, env)
+	w.SetAddress(s.Address)
+	return w
 }
 
-// Stop ends the watch, unsubscribes every service and waits for the watch goroutine.
-func (r *Registry) Stop() {
-	r.stopOnce.Do(func() {
-		r.startOnce.Do(func() { close(r.done) }) // never started: nothing to wait for
-		r.mu.Lock()
-		cancel := r.cancel
-		r.mu.Unlock()
-		if cancel != nil {
-			cancel()
-		}
-		<-r.done
-	})
+// httpSource reads a registry through the Nacos 1.x HTTP open API.
+type httpSource struct {
+	s      Settings
+	client *Client
+	// pageSize is the page size that held the whole list last time (0: the configured one).
+	// Only the watch goroutine uses it.
+	pageSize int
 }
 
-// Health reports the watch's state.
-func (r *Registry) Health() registry.Health {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	h := r.health
-	h.Services = append([]string(nil), r.health.Services...)
-	return h
-}
-
-func (r *Registry) watch(ctx context.Context) {
-	defer close(r.done)
-	defer r.shutdown()
-
-	backoff := newBackoff(r.cfg.RefreshInterval)
-	for {
-		wait := r.cfg.RefreshInterval
-		unreachable, err := r.fullSync(ctx)
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err == nil:
-			r.synced()
-			backoff.reset()
-		default:
-			r.failed(err)
-			if unreachable {
-				wait = backoff.next()
-			}
-		}
-
-		timer := time.NewTimer(wait)
-	waiting:
-		for {
-			select {
-			case <-ctx.Done():
-				timer.Stop()
-				return
-			case <-timer.C:
-				break waiting
-			case <-r.wake:
-				// A failed re-read is counted; the next full read retries it and owns the
-				// available/unavailable state.
-				if err := r.syncServices(ctx, r.takeDirty(), nil); err != nil && ctx.Err() == nil {
-					r.env.Metrics.RegistryError(r.name)
-					r.logger.Debug("re-read after a push failed", "error", err.Error())
-				}
-			}
-		}
-	}
-}
-
-// fullSync lists the services, subscribes new ones, and re-reads every watched service. It
-// reports unreachable when the registry could not be listed at all; failures of single services
-// do not stop the others from being read.
-func (r *Registry) fullSync(ctx context.Context) (unreachable bool, err error) {
-	if r.client == nil {
-		c, err := r.connect(ctx)
-		if err != nil {
-			return true, err
-		}
-		r.client = c
-	}
-	names, err := r.listServices(ctx)
+func newHTTPSource(s Settings, _ registry.Env) (base.Source, error) {
+	c, err := NewClient(s.ClientOptions())
 	if err != nil {
-		return true, err
+		return nil, err
 	}
-	var errs []error
-	listed := make(map[string]bool, len(names))
-	var fresh []string
-	for _, name := range names {
-		listed[name] = true
-		if r.subs[name] == nil {
-			fresh = append(fresh, name)
-		}
-	}
-	if err := r.subscribeAll(ctx, fresh); err != nil {
-		if ctx.Err() != nil {
-			return false, ctx.Err()
-		}
-		errs = append(errs, err) // tried again on the next full read
-	}
-	services := make([]string, 0, len(r.subs))
-	for name := range r.subs {
-		services = append(services, name)
-	}
-	if err := r.syncServices(ctx, services, listed); err != nil {
-		errs = append(errs, err)
-	}
-	return false, errors.Join(errs...)
+	return &httpSource{s: s, client: c}, nil
 }
 
-// listServices reads every page of the group's service list. Names are deduplicated: the
-// server's order may change between pages.
-func (r *Registry) listServices(ctx context.Context) ([]string, error) {
-	seen := map[string]bool{}
-	var names []string
-	pageSize := r.cfg.PageSize
-	for page := 1; page <= maxPages; page++ {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		list, err := r.client.GetAllServicesInfo(vo.GetAllServiceInfoParam{
-			NameSpace: r.cfg.Namespace, GroupName: r.cfg.Group, PageNo: uint32(page), PageSize: uint32(pageSize),
-		})
+// ListServices reads the group's service list. Names are deduplicated and empty names skipped.
+//
+// Some registries (Polaris) return the services in a different order on every call, so walking
+// pages skips some services and repeats others. When the list does not fit in one page, it is
+// read again as one page as large as the count the server gave (and that size is kept for the
+// next passes): one call per pass, whatever the order. Only past maxPageSize are pages walked.
+func (h *httpSource) ListServices(ctx context.Context) ([]string, error) {
+	size := max(h.s.PageSize, h.pageSize)
+	for range 3 {
+		list, err := h.client.Services(ctx, h.s.Group, 1, size)
 		if err != nil {
-			return nil, fmt.Errorf("list services of group %q (page %d): %w", r.cfg.Group, page, err)
+			return nil, h.listError(err, 1)
 		}
-		padded := false
-		for _, name := range list.Doms {
-			if name == "" {
-				padded = true
-				continue
-			}
-			if strings.Contains(name, constant.SERVICE_INFO_SPLITER) {
-				continue // not a service name of this group
-			}
-			if !seen[name] {
-				seen[name] = true
-				names = append(names, name)
-			}
+		if names, complete := h.collect(list, size, nil); complete {
+			return sortedNames(names), nil
 		}
-		if padded || len(list.Doms) < pageSize || (list.Count > 0 && int64(page)*int64(pageSize) >= list.Count) {
+		if size >= maxPageSize {
+			break
+		}
+		size = min(maxPageSize, max(list.Count, 2*size))
+		h.pageSize = size
+	}
+	return h.walkPages(ctx, size)
+}
+
+// walkPages reads every page of the service list, for lists longer than maxPageSize.
+func (h *httpSource) walkPages(ctx context.Context, size int) ([]string, error) {
+	seen := map[string]bool{}
+	for page := 1; page <= maxPages; page++ {
+		list, err := h.client.Services(ctx, h.s.Group, page, size)
+		if err != nil {
+			return nil, h.listError(err, page)
+		}
+		if _, complete := h.collect(list, size, seen); complete || page*size >= list.Count {
 			break
 		}
 	}
+	return sortedNames(seen), nil
+}
+
+// collect adds a page's service names to seen (a new set when nil) and reports whether the page
+// ends the list: shorter than asked for, padded with empty names, or reaching the count.
+func (h *httpSource) collect(list ServiceList, size int, seen map[string]bool) (map[string]bool, bool) {
+	if seen == nil {
+		seen = map[string]bool{}
+	}
+	padded := false
+	for _, name := range list.Doms {
+		if name == "" {
+			padded = true
+			continue
+		}
+		if strings.Contains(name, "@@") {
+			continue // not a service name of this group
+		}
+		seen[name] = true
+	}
+	return seen, padded || len(list.Doms) < size || list.Count <= size
+}
+
+func (h *httpSource) listError(err error, page int) error {
+	if refused := h.refusal(err); refused != nil {
+		return refused
+	}
+	return fmt.Errorf("list services of group %q (page %d): %w", h.s.Group, page, err)
+}
+
+func sortedNames(set map[string]bool) []string {
+	names := make([]string, 0, len(set))
+	for n := range set {
+		names = append(names, n)
+	}
 	sort.Strings(names)
-	return names, nil
+	return names
 }
 
-// subscribeAll subscribes to services, several at a time: each Subscribe is a registry round
-// trip, and a gateway starting against a thousand services should not make them one by one.
-func (r *Registry) subscribeAll(ctx context.Context, services []string) error {
-	if len(services) == 0 {
+// RefusedError is a server that does not serve the Nacos 1.x HTTP API to this client.
+type RefusedError struct {
+	Registry, Address string
+	Err               error
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("nacos registry %q at %s refuses the Nacos 1.x HTTP API (%v); Nacos 3.x serves clients over gRPC only: set `transport: grpc` for this registry",
+		e.Registry, e.Address, e.Err)
+}
+
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// refusal recognises a server that refuses the 1.x API: 404, 410 or 501 on the service list,
+// or an answer saying the API is deprecated or not supported.
+func (h *httpSource) refusal(err error) error {
+	var se *StatusError
+	if !errors.As(err, &se) {
 		return nil
 	}
-	params := make([]*vo.SubscribeParam, len(services))
-	errs := make([]error, len(services))
-	forEach(ctx, len(services), func(i int) {
-		params[i], errs[i] = r.subscribe(services[i])
-	})
-	for i, service := range services {
-		if errs[i] == nil && params[i] != nil {
-			r.subs[service] = params[i]
-			r.logger.Debug("subscribed", "service", service, "group", r.cfg.Group)
-		}
+	body := strings.ToLower(se.Body)
+	switch {
+	case se.Status == http.StatusNotFound, se.Status == http.StatusGone, se.Status == http.StatusNotImplemented,
+		strings.Contains(body, "deprecated"), strings.Contains(body, "not supported"), strings.Contains(body, "not support"):
+		return &RefusedError{Registry: h.s.Name, Address: h.s.Address, Err: err}
 	}
-	r.publishServices()
-	return errors.Join(errs...)
+	return nil
 }
 
-// subscribe makes one subscription; it touches no state of the watch, so that several can run at once.
-func (r *Registry) subscribe(service string) (*vo.SubscribeParam, error) {
-	param := &vo.SubscribeParam{
-		ServiceName: service,
-		GroupName:   r.cfg.Group,
-		// A push only says "this service changed"; the list is read fresh from the server.
-		SubscribeCallback: func([]model.SubscribeService, error) { r.markDirty(service) },
+// ReadInstances reads the instance list of group@@service from the server.
+func (h *httpSource) ReadInstances(ctx context.Context, service string) ([]registry.Instance, error) {
+	hosts, err := h.client.Instances(ctx, h.s.Group, service)
+	if err != nil {
+		return nil, err
 	}
-	if err := r.client.Subscribe(param); err != nil {
-		// The SDK registers the callback before it fails; drop it, or it would leak.
-		_ = r.client.Unsubscribe(param)
-		return nil, fmt.Errorf("subscribe to service %q: %w", service, err)
-	}
-	return param, nil
+	return ToInstances(h.s.Group, service, hosts), nil
 }
 
-func (r *Registry) unsubscribe(service string) {
-	if param := r.subs[service]; param != nil {
-		_ = r.client.Unsubscribe(param)
-		delete(r.subs, service)
-		r.publishServices()
-		r.logger.Debug("unsubscribed", "service", service, "group", r.cfg.Group)
-	}
-}
+func (h *httpSource) Close() { h.client.Close() }
 
-type readResult struct {
-	instances []model.Instance
-	err       error
-}
-
-// syncServices reads the instance lists of services and hands them to the tracker. When listed
-// is given (a full sync), a service absent from it whose instance list is empty has left the
-// registry: its endpoints go and it is unsubscribed. A failed read keeps what is known.
-func (r *Registry) syncServices(ctx context.Context, services []string, listed map[string]bool) error {
-	if len(services) == 0 {
-		return nil
-	}
-	sort.Strings(services)
-	r.clearDirty(services)
-	results := make([]readResult, len(services))
-	forEach(ctx, len(services), func(i int) {
-		hosts, err := r.client.QueryInstances(services[i], r.cfg.Group)
-		results[i] = readResult{instances: hosts, err: err}
-	})
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-
-	var errs []error
-	for i, service := range services {
-		res := results[i]
-		if res.err != nil {
-			errs = append(errs, fmt.Errorf("read instances of service %q: %w", service, res.err))
-			continue
-		}
-		if r.subs[service] == nil {
-			continue // dropped while the read was in flight
-		}
-		if listed != nil && !listed[service] && len(res.instances) == 0 {
-			r.tracker.Forget(service)
-			r.unsubscribe(service)
-			continue
-		}
-		r.tracker.Sync(service, r.toInstances(service, res.instances))
-	}
-	return errors.Join(errs...)
-}
-
-// forEach calls fn for 0..n-1 on up to readConcurrency goroutines and returns when every call
-// it started has returned; once ctx ends it starts no more.
-func forEach(ctx context.Context, n int, fn func(i int)) {
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < min(readConcurrency, n); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				fn(i)
-			}
-		}()
-	}
-feed:
-	for i := 0; i < n; i++ {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-}
-
-func (r *Registry) toInstances(service string, hosts []model.Instance) []registry.Instance {
+// ToInstances converts instances of the Nacos API into the registry's own.
+func ToInstances(group, service string, hosts []Instance) []registry.Instance {
 	out := make([]registry.Instance, 0, len(hosts))
 	for _, h := range hosts {
 		port := int(h.Port)
@@ -404,118 +289,9 @@ func (r *Registry) toInstances(service string, hosts []model.Instance) []registr
 			port = -1 // reported as an unusable port, never wrapped into a valid one
 		}
 		out = append(out, registry.Instance{
-			Service: service, Group: r.cfg.Group, InstanceID: h.InstanceId, IP: h.Ip, Port: port,
-			Weight: h.Weight, Healthy: h.Healthy, Enabled: h.Enable, Ephemeral: h.Ephemeral, Metadata: h.Metadata,
+			Service: service, Group: group, InstanceID: h.InstanceID, IP: h.IP, Port: port,
+			Weight: h.Weight, Healthy: h.Healthy, Enabled: h.Enabled, Ephemeral: h.Ephemeral, Metadata: h.Metadata,
 		})
 	}
 	return out
-}
-
-func (r *Registry) markDirty(service string) {
-	r.dirtyMu.Lock()
-	r.dirty[service] = true
-	r.dirtyMu.Unlock()
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (r *Registry) takeDirty() []string {
-	r.dirtyMu.Lock()
-	defer r.dirtyMu.Unlock()
-	out := make([]string, 0, len(r.dirty))
-	for s := range r.dirty {
-		if r.subs[s] != nil {
-			out = append(out, s)
-		}
-	}
-	clear(r.dirty)
-	return out
-}
-
-// clearDirty forgets pending pushes for services about to be read; a push arriving during the
-// read marks them again.
-func (r *Registry) clearDirty(services []string) {
-	r.dirtyMu.Lock()
-	defer r.dirtyMu.Unlock()
-	for _, s := range services {
-		delete(r.dirty, s)
-	}
-}
-
-// shutdown runs when the watch ends: no more deliveries, every subscription dropped with the
-// param it was made with, the client closed.
-func (r *Registry) shutdown() {
-	if r.tracker != nil {
-		r.tracker.Close()
-	}
-	if r.client == nil {
-		return
-	}
-	for service := range r.subs {
-		r.unsubscribe(service)
-	}
-	r.client.Close()
-}
-
-func (r *Registry) publishServices() {
-	services := make([]string, 0, len(r.subs))
-	for s := range r.subs {
-		services = append(services, s)
-	}
-	sort.Strings(services)
-	r.mu.Lock()
-	r.health.Services = services
-	r.mu.Unlock()
-}
-
-// failed records a failed full read; it logs only when the registry was available before.
-func (r *Registry) failed(err error) {
-	r.env.Metrics.RegistryError(r.name)
-	r.mu.Lock()
-	wasUp, first := r.health.Reachable, !r.stateSet
-	r.health.Reachable, r.health.LastError, r.stateSet = false, err.Error(), true
-	r.mu.Unlock()
-	if wasUp || first {
-		r.logger.Warn("registry unavailable; keeping every known endpoint and retrying", "error", err.Error())
-	}
-}
-
-// synced records a complete, successful read of the registry; it logs when the registry was
-// failing before.
-func (r *Registry) synced() {
-	now := time.Now()
-	r.mu.Lock()
-	wasUp, first := r.health.Reachable, !r.stateSet
-	r.health.Reachable, r.health.LastError, r.health.LastSync, r.stateSet = true, "", now, true
-	r.mu.Unlock()
-	r.env.Metrics.RegistrySynced(r.name, now)
-	switch {
-	case first:
-		r.logger.Info("registry connected", "address", r.cfg.Address, "group", r.cfg.Group, "namespace", r.cfg.Namespace)
-	case !wasUp:
-		r.logger.Info("registry available again")
-	}
-}
-
-// backoff doubles the wait after each failure from min(1s, interval) up to four intervals
-// (at most 30s), with jitter so that several gateways do not retry in step.
-type backoff struct {
-	first, max, cur time.Duration
-}
-
-func newBackoff(interval time.Duration) *backoff {
-	b := &backoff{first: min(time.Second, interval), max: max(min(4*interval, maxBackoff), min(time.Second, interval))}
-	b.reset()
-	return b
-}
-
-func (b *backoff) reset() { b.cur = b.first }
-
-func (b *backoff) next() time.Duration {
-	d := b.cur
-	b.cur = min(2*b.cur, b.max)
-	jitter := time.Duration(rand.Int64N(int64(d)/5 + 1))
-	return d - d/10 + jitter
 }

@@ -1,12 +1,14 @@
 package nacos
 
 import (
-	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,25 +19,102 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
-	"github.com/pixiu-llm/gateway/pkg/metrics"
-	"github.com/pixiu-llm/gateway/pkg/test/logcapture"
+	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry/base"
+	_ "github.com/pixiu-llm/gateway/pkg/cluster/retry/noretry"
+	"github.com/pixiu-llm/gateway/pkg/model"
 )
 
+// No goroutine of the SDK or of a receiver is ignored: the package starts none it cannot stop.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, sdkGoroutines()...)
+	goleak.VerifyTestMain(m)
 }
 
-// sdkGoroutines are the goroutines nacos-sdk-go v1 starts for every naming client and never
-// stops (it has no Close): the host reactor's refresh loop and its per-service refreshes, the
-// UDP push receiver, and with a username the token refresh loop. After Stop they only meet a
-// closed HTTP agent.
-func sdkGoroutines() []goleak.Option {
-	return []goleak.Option{
-		goleak.IgnoreAnyFunction("github.com/nacos-group/nacos-sdk-go/clients/naming_client.(*HostReactor).asyncUpdateService"),
-		goleak.IgnoreAnyFunction("github.com/nacos-group/nacos-sdk-go/clients/naming_client.(*HostReactor).asyncUpdateService.func1"),
-		goleak.IgnoreAnyFunction("github.com/nacos-group/nacos-sdk-go/clients/naming_client.(*PushReceiver).startServer.func1"),
-		goleak.IgnoreAnyFunction("github.com/nacos-group/nacos-sdk-go/common/security.(*AuthClient).AutoRefresh.func1"),
+var quiet = slog.New(slog.DiscardHandler)
+
+const (
+	waitFor = 5 * time.Second
+	tick    = 10 * time.Millisecond
+)
+
+// fakeNacos is a Nacos 1.x HTTP API on httptest. With polaris set its service list behaves like
+// Polaris': order shuffled per call, count of the whole namespace, pages padded with empty
+// names, and an error when asked for a page past the group's end.
+type fakeNacos struct {
+	*httptest.Server
+	mu         sync.Mutex
+	services   map[string][]Instance // group@@service → instances
+	polaris    bool
+	namespaceN int
+	pageSizes  []int
+	calls      map[string]int
+}
+
+func newFakeNacos(t *testing.T) *fakeNacos {
+	f := &fakeNacos{services: map[string][]Instance{}, calls: map[string]int{}}
+	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.Close)
+	return f
+}
+
+func (f *fakeNacos) addr() string { return strings.TrimPrefix(f.URL, "http://") }
+
+func (f *fakeNacos) set(group, service string, hosts ...Instance) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.services[group+"@@"+service] = hosts
+}
+
+func (f *fakeNacos) serve(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls[r.Method+" "+r.URL.Path]++
+	q := r.URL.Query()
+	switch r.URL.Path {
+	case "/nacos/v1/ns/service/list":
+		group := q.Get("groupName")
+		pageNo, _ := strconv.Atoi(q.Get("pageNo"))
+		pageSize, _ := strconv.Atoi(q.Get("pageSize"))
+		f.pageSizes = append(f.pageSizes, pageSize)
+		var names []string
+		for k := range f.services {
+			if g, s, _ := strings.Cut(k, "@@"); g == group {
+				names = append(names, s)
+			}
+		}
+		sort.Strings(names)
+		count := len(names)
+		if f.polaris {
+			rand.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
+			count += f.namespaceN
+		}
+		from, to := (pageNo-1)*pageSize, pageNo*pageSize
+		if from > len(names) {
+			if f.polaris {
+				w.WriteHeader(http.StatusInternalServerError)
+				return
+			}
+			from = len(names)
+		}
+		page := append([]string{}, names[from:min(to, len(names))]...)
+		if f.polaris && to <= count {
+			for len(page) < pageSize {
+				page = append(page, "")
+			}
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"count": count, "doms": page})
+	case "/nacos/v1/ns/instance/list":
+		_ = json.NewEncoder(w).Encode(map[string]any{"name": q.Get("serviceName"), "hosts": f.services[q.Get("serviceName")]})
+	default:
+		http.NotFound(w, r)
 	}
+}
+
+func host(ip string, port uint64, kv ...string) Instance {
+	meta := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		meta[kv[i]] = kv[i+1]
+	}
+	return Instance{IP: ip, Port: port, Weight: 1, Healthy: true, Enabled: true, Ephemeral: true, Metadata: meta}
 }
 
 func names(prefix string, n int) []string {
@@ -46,21 +125,61 @@ func names(prefix string, n int) []string {
 	return out
 }
 
-// Pitfall 1: the SDK's default page size is 10; services 11+ must be seen too.
+func source(t *testing.T, cfg registry.Config) *httpSource {
+	t.Helper()
+	cfg.Protocol = Protocol
+	s, _, err := settingsOf(cfg, registry.Env{Name: "test", Logger: quiet})
+	require.NoError(t, err)
+	src, err := newHTTPSource(s, registry.Env{})
+	require.NoError(t, err)
+	t.Cleanup(src.Close)
+	return src.(*httpSource)
+}
+
+// sink is a listener keeping the routed endpoints.
+type sink struct {
+	mu        sync.Mutex
+	endpoints map[string]*model.Endpoint
+}
+
+func (s *sink) OnAddEndpoint(ev registry.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.endpoints[ev.Cluster+"/"+ev.Endpoint.ID] = ev.Endpoint
+	return nil
+}
+
+func (s *sink) OnRemoveEndpoint(ev registry.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.endpoints, ev.Cluster+"/"+ev.Endpoint.ID)
+}
+
+func (s *sink) Batch(fn func())                        { fn() }
+func (s *sink) OnRejections([]*registry.MetadataError) {}
+
+func (s *sink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.endpoints)
+}
+
+// Pitfall 1: every service is listed, past the first page, with the page size asked for.
 func TestPitfall01EveryServiceIsListedWithPaging(t *testing.T) {
 	for _, pageSize := range []int{0 /* default */, 10, 7} {
 		t.Run(fmt.Sprintf("page size %d", pageSize), func(t *testing.T) {
-			f := newFake()
+			f := newFakeNacos(t)
 			for i, s := range names("svc", 35) {
-				f.set(s, host(fmt.Sprintf("10.0.0.%d", i), 80, "cluster", "chat", "id", s))
+				f.set("g", s, host(fmt.Sprintf("10.0.0.%d", i), 80, "cluster", "chat", "id", s))
 			}
-			_, sink := watchFake(t, f, registry.Config{PageSize: pageSize}, nil)
-			require.Eventually(t, func() bool { return sink.count() == 35 }, waitFor, tick, "every one of 35 services is routed")
+			got, err := source(t, registry.Config{Address: f.addr(), Group: "g", PageSize: pageSize}).ListServices(t.Context())
+			require.NoError(t, err)
+			assert.Equal(t, names("svc", 35), got)
 			f.mu.Lock()
 			defer f.mu.Unlock()
-			assert.NotContains(t, f.pageSizes, uint32(0), "a page size is always given")
+			assert.NotContains(t, f.pageSizes, 0, "a page size is always given")
 			if pageSize == 0 {
-				assert.Equal(t, uint32(registry.DefaultPageSize), f.pageSizes[0])
+				assert.Equal(t, registry.DefaultPageSize, f.pageSizes[0])
 			}
 		})
 	}
@@ -68,186 +187,105 @@ func TestPitfall01EveryServiceIsListedWithPaging(t *testing.T) {
 
 // Polaris: shuffled order, namespace-wide count, padded pages, an error past the group's end.
 func TestPolarisServiceListQuirks(t *testing.T) {
-	f := newFake()
+	f := newFakeNacos(t)
 	f.polaris = true
 	f.namespaceN = 40 // services of other groups
 	for i, s := range names("svc", 25) {
-		f.set(s, host(fmt.Sprintf("10.0.0.%d", i), 80, "cluster", "chat", "id", s))
+		f.set("g", s, host(fmt.Sprintf("10.0.0.%d", i), 80))
 	}
-	r, sink := watchFake(t, f, registry.Config{PageSize: 50}, nil)
-	require.Eventually(t, func() bool { return sink.count() == 25 }, waitFor, tick)
-	// Several passes later the registry is still healthy: the padded page ended the listing.
-	time.Sleep(3 * r.cfg.RefreshInterval)
-	h := r.Health()
-	assert.True(t, h.Reachable, "last error: %s", h.LastError)
-	assert.Len(t, h.Services, 25)
-	assert.NotContains(t, h.Services, "")
+	src := source(t, registry.Config{Address: f.addr(), Group: "g", PageSize: 50})
+	for range 5 {
+		got, err := src.ListServices(t.Context())
+		require.NoError(t, err, "the padded page ends the listing")
+		assert.Equal(t, names("svc", 25), got)
+	}
 }
 
-// Small pages over a shuffling list skip services in some passes: a service missing from one
-// listing is kept while its own instance list is not empty.
-func TestMissingFromOneListingIsNotGone(t *testing.T) {
-	f := newFake()
+// Polaris with more services than a page: its order changes on every call, so pages would skip
+// some services. The list is read again as one page of the server's count, and that size is
+// kept: every service, every time, in one call per listing after the first.
+func TestPolarisShuffledListLongerThanAPage(t *testing.T) {
+	f := newFakeNacos(t)
 	f.polaris = true
-	for i, s := range names("svc", 30) {
-		f.set(s, host(fmt.Sprintf("10.0.0.%d", i), 80, "cluster", "chat", "id", s))
+	for i, s := range names("svc", 35) {
+		f.set("g", s, host(fmt.Sprintf("10.0.0.%d", i), 80))
 	}
-	var mu sync.Mutex
-	removed := 0
-	s := &countingSink{sink: newSink(), onDelete: func() { mu.Lock(); removed++; mu.Unlock() }}
-	startOn(t, f, registry.Config{PageSize: 7, RefreshInterval: 100 * time.Millisecond}, registry.Env{Name: "test"}, s)
-	require.Eventually(t, func() bool { return s.sink.count() == 30 }, waitFor, tick)
-	time.Sleep(20 * 100 * time.Millisecond) // twenty passes over a shuffling list
-	mu.Lock()
-	defer mu.Unlock()
-	assert.Zero(t, removed, "no endpoint was removed because its service was missing from one listing")
-	assert.Equal(t, 30, s.sink.count())
-}
-
-type countingSink struct {
-	sink     *sink
-	onDelete func()
-}
-
-func (c *countingSink) OnEndpointEvent(ev registry.Event) error {
-	if ev.Type.String() == "delete" {
-		c.onDelete()
+	src := source(t, registry.Config{Address: f.addr(), Group: "g", PageSize: 10})
+	for range 5 {
+		got, err := src.ListServices(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, names("svc", 35), got)
 	}
-	return c.sink.OnEndpointEvent(ev)
-}
-
-func (c *countingSink) OnRejections(rs []*registry.MetadataError) { c.sink.OnRejections(rs) }
-
-// Pitfall 2: a new service is found within one refresh interval, not after a fixed 30s.
-func TestPitfall02NewServiceFoundWithinOneInterval(t *testing.T) {
-	f := newFake()
-	f.set("first", host("10.0.0.1", 80, "cluster", "chat", "id", "first"))
-	_, sink := watchFake(t, f, registry.Config{RefreshInterval: 200 * time.Millisecond}, nil)
-	require.Eventually(t, func() bool { return sink.count() == 1 }, waitFor, tick)
-	began := time.Now()
-	f.set("second", host("10.0.0.2", 80, "cluster", "chat", "id", "second"))
-	require.Eventually(t, func() bool { return sink.get("chat/second") != nil }, waitFor, tick)
-	t.Logf("new service routed after %v (refresh interval 200ms)", time.Since(began).Round(time.Millisecond))
-}
-
-// Pitfall 3: no push arrives when the last instance leaves; the re-read must notice.
-func TestPitfall03LastInstanceLeavesWithoutAPush(t *testing.T) {
-	f := newFake()
-	f.set("ds", host("10.0.0.1", 80, "cluster", "chat", "id", "only"))
-	r, sink := watchFake(t, f, registry.Config{RefreshInterval: 200 * time.Millisecond}, nil)
-	require.Eventually(t, func() bool { return sink.get("chat/only") != nil }, waitFor, tick)
-	began := time.Now()
-	f.set("ds") // still listed, no instance, no callback
-	require.Eventually(t, func() bool { return sink.get("chat/only") == nil }, waitFor, tick)
-	t.Logf("last instance removed after %v without a push (refresh interval 200ms)", time.Since(began).Round(time.Millisecond))
-	assert.Equal(t, []string{"ds"}, r.Health().Services, "a listed service stays watched")
-}
-
-// Pitfall 4 and 5: a service gone from the list loses its endpoints and its subscription, and
-// the unsubscribe really drops the callback (same *SubscribeParam).
-func TestPitfall04And05VanishedServiceIsRemovedAndUnsubscribed(t *testing.T) {
-	f := newFake()
-	f.set("stays", host("10.0.0.1", 80, "cluster", "chat", "id", "stays"))
-	f.set("goes", host("10.0.0.2", 80, "cluster", "chat", "id", "goes1"), host("10.0.0.3", 80, "cluster", "chat", "id", "goes2"))
-	r, sink := watchFake(t, f, registry.Config{}, nil)
-	require.Eventually(t, func() bool { return sink.count() == 3 }, waitFor, tick)
-	require.Equal(t, 2, f.callbackCount())
-
-	f.drop("goes")
-	require.Eventually(t, func() bool { return sink.count() == 1 && sink.get("chat/stays") != nil }, waitFor, tick,
-		"the vanished service's endpoints are removed")
-	require.Eventually(t, func() bool { return f.callbackCount() == 1 }, waitFor, tick,
-		"its callback is dropped from the SDK")
-	assert.Equal(t, []string{"stays"}, r.Health().Services)
-
-	r.Stop()
-	assert.Zero(t, f.callbackCount(), "Stop drops every callback")
-}
-
-func TestPushTriggersAFreshRead(t *testing.T) {
-	f := newFake()
-	f.set("ds", host("10.0.0.1", 80, "cluster", "chat", "id", "a", "llm-meta.api_key", "sk-old"))
-	_, sink := watchFake(t, f, registry.Config{RefreshInterval: time.Hour}, nil)
-	require.Eventually(t, func() bool { return sink.get("chat/a") != nil }, waitFor, tick)
-	f.set("ds", host("10.0.0.1", 80, "cluster", "chat", "id", "a", "llm-meta.api_key", "sk-new"))
-	f.push("ds")
-	require.Eventually(t, func() bool { ep := sink.get("chat/a"); return ep != nil && ep.LLMMeta.APIKey == "sk-new" }, waitFor, tick,
-		"a push is applied long before the hour-long re-read")
-}
-
-func TestRegistryErrorsKeepEndpointsAndRecover(t *testing.T) {
-	var logs logcapture.Buffer
-	m := metrics.New()
-	f := newFake()
-	f.set("ds", host("10.0.0.1", 80, "cluster", "chat", "id", "a"))
-	s := newSink()
-	r := startOn(t, f, registry.Config{RefreshInterval: 100 * time.Millisecond},
-		registry.Env{Name: "test", Metrics: m, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, s)
-	require.Eventually(t, func() bool { return s.count() == 1 && r.Health().Reachable }, waitFor, tick)
-	firstSync := r.Health().LastSync
-	require.False(t, firstSync.IsZero())
-
-	f.setListErr(errors.New("connection refused"))
 	f.mu.Lock()
-	f.queryErr["ds"] = errors.New("connection refused")
-	f.mu.Unlock()
-	require.Eventually(t, func() bool { return metricValue(t, m, "pixiu_registry_errors_total") >= 3 }, waitFor, tick)
-	h := r.Health()
-	assert.False(t, h.Reachable)
-	assert.Contains(t, h.LastError, "connection refused")
-	assert.NotNil(t, s.get("chat/a"), "known endpoints stay while the registry fails")
-	assert.Equal(t, 1, strings.Count(logs.String(), "registry unavailable"), "logged once, not per retry:\n%s", logs.String())
-
-	// While down, a deregistration cannot be seen; once back, it is.
-	f.set("ds")
-	f.setListErr(nil)
-	f.mu.Lock()
-	delete(f.queryErr, "ds")
-	f.mu.Unlock()
-	require.Eventually(t, func() bool { return s.count() == 0 && r.Health().Reachable }, waitFor, tick)
-	assert.True(t, r.Health().LastSync.After(firstSync))
-	assert.Empty(t, r.Health().LastError)
-	assert.Equal(t, 1, strings.Count(logs.String(), "registry available again"))
+	defer f.mu.Unlock()
+	assert.Equal(t, 6, f.calls["GET /nacos/v1/ns/service/list"], "two calls the first time, then one")
+	assert.Equal(t, []int{10, 35, 35, 35, 35, 35}, f.pageSizes)
 }
 
-func TestOneFailingServiceKeepsItsEndpoints(t *testing.T) {
-	f := newFake()
-	f.set("ok", host("10.0.0.1", 80, "cluster", "chat", "id", "ok"))
-	f.set("flaky", host("10.0.0.2", 80, "cluster", "chat", "id", "flaky"))
-	_, sink := watchFake(t, f, registry.Config{}, nil)
-	require.Eventually(t, func() bool { return sink.count() == 2 }, waitFor, tick)
-	f.mu.Lock()
-	f.queryErr["flaky"] = errors.New("timeout")
-	f.mu.Unlock()
-	f.set("flaky") // would remove it, if the failed read were taken as empty
-	f.set("ok", host("10.0.0.1", 80, "cluster", "chat", "id", "ok", "name", "renamed"))
-	require.Eventually(t, func() bool { ep := sink.get("chat/ok"); return ep != nil && ep.Name == "renamed" }, waitFor, tick)
-	assert.NotNil(t, sink.get("chat/flaky"))
-}
-
-func TestFailedSubscribeLeavesNoCallbackAndIsRetried(t *testing.T) {
-	f := newFake()
-	f.subErr = errors.New("get service info failed")
-	f.set("ds", host("10.0.0.1", 80, "cluster", "chat", "id", "a"))
-	_, sink := watchFake(t, f, registry.Config{RefreshInterval: 100 * time.Millisecond}, nil)
-	require.Eventually(t, func() bool { f.mu.Lock(); defer f.mu.Unlock(); return f.unsubscribe >= 3 }, waitFor, tick)
-	assert.Zero(t, f.callbackCount(), "every failed subscribe removed its callback")
-	f.mu.Lock()
-	f.subErr = nil
-	f.mu.Unlock()
-	require.Eventually(t, func() bool { return sink.get("chat/a") != nil }, waitFor, tick)
-	assert.Equal(t, 1, f.callbackCount())
-}
-
-func TestRejectionsAreDelivered(t *testing.T) {
-	f := newFake()
-	f.set("ds", host("10.0.0.1", 80, "id", "no-cluster"))
-	_, sink := watchFake(t, f, registry.Config{}, nil)
+// The whole watch on the HTTP transport: changes are found by reading, nothing else.
+func TestHTTPWatchFindsChangesByReading(t *testing.T) {
+	f := newFakeNacos(t)
+	f.set("g", "ds", host("10.0.0.1", 80, "cluster", "chat", "id", "a", "llm-meta.api_key", "sk-old"))
+	reg, err := New(registry.Config{Protocol: Protocol, Address: f.addr(), Group: "g", RefreshInterval: 100 * time.Millisecond},
+		registry.Env{Name: "test", Logger: quiet})
+	require.NoError(t, err)
+	s := &sink{endpoints: map[string]*model.Endpoint{}}
+	reg.Start(s)
+	defer reg.Stop()
+	require.Eventually(t, func() bool { return s.count() == 1 }, waitFor, tick)
+	f.set("g", "ds", host("10.0.0.1", 80, "cluster", "chat", "id", "a", "llm-meta.api_key", "sk-new"))
 	require.Eventually(t, func() bool {
-		sink.mu.Lock()
-		defer sink.mu.Unlock()
-		return len(sink.rejections) == 1 && sink.rejections[0].Key == "cluster" && sink.rejections[0].Service == "ds"
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.endpoints["chat/a"].LLMMeta.APIKey == "sk-new"
 	}, waitFor, tick)
+	reg.Stop()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for call := range f.calls {
+		assert.Contains(t, []string{"GET /nacos/v1/ns/service/list", "GET /nacos/v1/ns/instance/list"}, call, "no other call")
+	}
+	assert.InDelta(t, f.calls["GET /nacos/v1/ns/service/list"], f.calls["GET /nacos/v1/ns/instance/list"], 1,
+		"one instance-list read per service-list read")
+}
+
+// A server refusing the 1.x API: the error names the registry, the address and the fix.
+func TestRefusedLegacyAPINamesTheFix(t *testing.T) {
+	for name, answer := range map[string]func(http.ResponseWriter){
+		"404": func(w http.ResponseWriter) { w.WriteHeader(http.StatusNotFound) },
+		"410": func(w http.ResponseWriter) { w.WriteHeader(http.StatusGone) },
+		"501": func(w http.ResponseWriter) { w.WriteHeader(http.StatusNotImplemented) },
+		"deprecated": func(w http.ResponseWriter) {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte("API v1 is deprecated"))
+		},
+		"200 not supported": func(w http.ResponseWriter) {
+			_, _ = w.Write([]byte("this api is not supported, use v2"))
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { answer(w) }))
+			defer srv.Close()
+			addr := strings.TrimPrefix(srv.URL, "http://")
+			reg, err := New(registry.Config{Protocol: Protocol, Address: addr, RefreshInterval: 100 * time.Millisecond},
+				registry.Env{Name: "nacos3", Logger: quiet})
+			require.NoError(t, err)
+			reg.Start(&sink{endpoints: map[string]*model.Endpoint{}})
+			defer reg.Stop()
+			require.Eventually(t, func() bool { return reg.Health().LastError != "" }, waitFor, tick)
+			msg := reg.Health().LastError
+			assert.Contains(t, msg, `"nacos3"`)
+			assert.Contains(t, msg, addr)
+			assert.Contains(t, msg, "transport: grpc")
+		})
+	}
+}
+
+func TestUnknownTransportIsAConfigError(t *testing.T) {
+	_, err := New(registry.Config{Protocol: Protocol, Address: "127.0.0.1:8848", Transport: "carrier-pigeon"}, registry.Env{Name: "x", Logger: quiet})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `"carrier-pigeon"`)
+	assert.Contains(t, err.Error(), "http")
 }
 
 func TestStopIsIdempotentAndWorksWithoutStart(t *testing.T) {
@@ -255,161 +293,19 @@ func TestStopIsIdempotentAndWorksWithoutStart(t *testing.T) {
 	require.NoError(t, err)
 	reg.Stop()
 	reg.Stop()
-	reg.Start(newSink()) // after Stop: does nothing
+	reg.Start(&sink{endpoints: map[string]*model.Endpoint{}}) // after Stop: does nothing
 	reg.Stop()
-
-	f := newFake()
-	r, _ := watchFake(t, f, registry.Config{}, nil)
-	r.Stop()
-	r.Stop()
 }
 
 func TestStartDoesNotBlockOnAnUnreachableRegistry(t *testing.T) {
 	reg, err := New(registry.Config{Protocol: Protocol, Address: "127.0.0.1:1", Timeout: 200 * time.Millisecond}, registry.Env{Name: "down", Logger: quiet})
 	require.NoError(t, err)
-	r := reg.(*Registry)
-	r.connect = func(context.Context) (namingClient, error) {
-		f := newFake()
-		f.listErr = errors.New("dial tcp 127.0.0.1:1: connection refused")
-		return f, nil
-	}
 	began := time.Now()
-	r.Start(newSink())
+	reg.Start(&sink{endpoints: map[string]*model.Endpoint{}})
 	assert.Less(t, time.Since(began), 100*time.Millisecond)
-	require.Eventually(t, func() bool { return r.Health().LastError != "" }, waitFor, tick)
-	assert.False(t, r.Health().Reachable)
-	r.Stop()
-}
-
-func TestConfigValidation(t *testing.T) {
-	ok := registry.Config{Protocol: Protocol, Address: "127.0.0.1:8848"}
-	for name, edit := range map[string]func(*registry.Config){
-		"no address":        func(c *registry.Config) { c.Address = " " },
-		"bad port":          func(c *registry.Config) { c.Address = "127.0.0.1:0" },
-		"port not a number": func(c *registry.Config) { c.Address = "127.0.0.1:http" },
-		"bad scheme":        func(c *registry.Config) { c.Address = "ftp://127.0.0.1:8848" },
-		"negative timeout":  func(c *registry.Config) { c.Timeout = -time.Second },
-		"tiny timeout":      func(c *registry.Config) { c.Timeout = time.Microsecond },
-		"tiny interval":     func(c *registry.Config) { c.RefreshInterval = time.Millisecond },
-		"negative page":     func(c *registry.Config) { c.PageSize = -1 },
-	} {
-		cfg := ok
-		edit(&cfg)
-		_, err := New(cfg, registry.Env{Name: "x", Logger: quiet})
-		assert.Error(t, err, name)
-	}
-	_, err := New(ok, registry.Env{Name: "x", Logger: quiet})
-	assert.NoError(t, err)
-}
-
-func TestEnvAddressOverridesTheConfig(t *testing.T) {
-	t.Setenv(EnvAddress, "10.9.9.9:8848,10.9.9.10")
-	reg, err := New(registry.Config{Protocol: Protocol, Address: "127.0.0.1:8848"}, registry.Env{Name: "x", Logger: quiet})
-	require.NoError(t, err)
-	r := reg.(*Registry)
-	assert.Equal(t, "10.9.9.9:8848,10.9.9.10", r.Health().Address)
-	require.Len(t, r.cfg.servers, 2)
-	assert.Equal(t, "10.9.9.9", r.cfg.servers[0].IpAddr)
-	assert.Equal(t, uint64(8848), r.cfg.servers[1].Port)
-
-	t.Setenv(EnvAddress, "")
-	reg, err = New(registry.Config{Protocol: Protocol, Address: "127.0.0.1:8848"}, registry.Env{Name: "x", Logger: quiet})
-	require.NoError(t, err)
-	assert.Equal(t, "127.0.0.1:8848", reg.Health().Address, "an empty variable overrides nothing")
-}
-
-func TestParseAddresses(t *testing.T) {
-	got, err := ParseAddresses(" 127.0.0.1:8848, nacos.local ,https://nacos.example.com:9443/ctx/, [::1]:8848")
-	require.NoError(t, err)
-	require.Len(t, got, 4)
-	assert.Equal(t, "127.0.0.1", got[0].IpAddr)
-	assert.Equal(t, uint64(8848), got[0].Port)
-	assert.Equal(t, "http", got[0].Scheme)
-	assert.Equal(t, "/nacos", got[0].ContextPath)
-	assert.Equal(t, "nacos.local", got[1].IpAddr)
-	assert.Equal(t, uint64(8848), got[1].Port, "default port")
-	assert.Equal(t, "https", got[2].Scheme)
-	assert.Equal(t, uint64(9443), got[2].Port)
-	assert.Equal(t, "/ctx", got[2].ContextPath)
-	assert.Equal(t, "[::1]", got[3].IpAddr)
-	for _, bad := range []string{"", " , ", "host:99999", "host:-1", "ho st:80", "user@host:80"} {
-		_, err := ParseAddresses(bad)
-		assert.Error(t, err, bad)
-	}
-}
-
-func TestBackoffGrowsToItsCap(t *testing.T) {
-	b := newBackoff(time.Second)
-	var last time.Duration
-	for i := 0; i < 10; i++ {
-		last = b.next()
-		assert.LessOrEqual(t, last, 4*time.Second+4*time.Second/10)
-		assert.Greater(t, last, time.Duration(0))
-	}
-	assert.GreaterOrEqual(t, last, 4*time.Second*9/10)
-	b.reset()
-	assert.Less(t, b.next(), 1200*time.Millisecond)
-
-	assert.LessOrEqual(t, newBackoff(100*time.Millisecond).max, 400*time.Millisecond)
-	assert.Equal(t, maxBackoff, newBackoff(time.Minute).max)
-}
-
-// metricValue reads a metric of the "test" registry.
-func metricValue(t *testing.T, m *metrics.Metrics, name string) float64 {
-	t.Helper()
-	families, err := m.Registry.Gather()
-	require.NoError(t, err)
-	for _, mf := range families {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, metric := range mf.GetMetric() {
-			for _, l := range metric.GetLabel() {
-				if l.GetName() == "registry" && l.GetValue() == "test" {
-					if c := metric.GetCounter(); c != nil {
-						return c.GetValue()
-					}
-					return metric.GetGauge().GetValue()
-				}
-			}
-		}
-	}
-	return 0
-}
-
-// Pushes arrive on SDK goroutines, for many services at once, while the watch reads.
-func TestConcurrentPushesAreSafe(t *testing.T) {
-	f := newFake()
-	services := names("svc", 16)
-	for i, s := range services {
-		f.set(s, host(fmt.Sprintf("10.0.0.%d", i), 80, "cluster", "chat", "id", s))
-	}
-	_, sink := watchFake(t, f, registry.Config{}, nil)
-	require.Eventually(t, func() bool { return sink.count() == 16 }, waitFor, tick)
-	var wg sync.WaitGroup
-	for round := 0; round < 20; round++ {
-		for i, s := range services {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				f.set(s, host(fmt.Sprintf("10.0.0.%d", i), 80, "cluster", "chat", "id", s, "name", fmt.Sprintf("r%d", round)))
-				f.push(s)
-			}()
-		}
-	}
-	wg.Wait()
-	for i, s := range services {
-		f.set(s, host(fmt.Sprintf("10.0.0.%d", i), 80, "cluster", "chat", "id", s, "name", "final"))
-		f.push(s)
-	}
-	require.Eventually(t, func() bool {
-		for _, s := range services {
-			if ep := sink.get("chat/" + s); ep == nil || ep.Name != "final" {
-				return false
-			}
-		}
-		return true
-	}, waitFor, tick, "every service converges on its last state")
+	require.Eventually(t, func() bool { return reg.Health().LastError != "" }, waitFor, tick)
+	assert.False(t, reg.Health().Reachable)
+	reg.Stop()
 }
 
 // Stop does not wait for a registry that hangs: requests in flight are cancelled.
@@ -426,26 +322,64 @@ func TestStopCancelsRequestsInFlight(t *testing.T) {
 	reg, err := New(registry.Config{Protocol: Protocol, Address: strings.TrimPrefix(srv.URL, "http://"), Timeout: time.Minute},
 		registry.Env{Name: "hang", Logger: quiet})
 	require.NoError(t, err)
-	reg.Start(newSink())
+	reg.Start(&sink{endpoints: map[string]*model.Endpoint{}})
 	time.Sleep(100 * time.Millisecond) // the first list call is in flight
 	began := time.Now()
 	reg.Stop()
 	assert.Less(t, time.Since(began), 5*time.Second, "Stop waited for a one-minute registry timeout")
 }
 
-// One service that cannot be subscribed must not stop the others from being reconciled, nor
-// slow them down with backoff.
-func TestOneFailingSubscribeDoesNotStopTheOthers(t *testing.T) {
-	f := newFake()
-	f.subErrFor["broken"] = errors.New("request return error code 500")
-	f.set("broken", host("10.0.0.9", 80, "cluster", "chat", "id", "broken"))
-	f.set("ds", host("10.0.0.1", 80, "cluster", "chat", "id", "a"))
-	r, sink := watchFake(t, f, registry.Config{}, nil)
-	require.Eventually(t, func() bool { return sink.get("chat/a") != nil }, waitFor, tick)
-	f.set("ds") // last instance leaves, no push
-	require.Eventually(t, func() bool { return sink.get("chat/a") == nil }, waitFor, tick)
-	h := r.Health()
-	assert.False(t, h.Reachable, "the failing service is reported")
-	assert.Contains(t, h.LastError, `"broken"`)
-	assert.Equal(t, []string{"ds"}, h.Services)
+func TestConfigValidation(t *testing.T) {
+	ok := registry.Config{Protocol: Protocol, Address: "127.0.0.1:8848"}
+	for name, edit := range map[string]func(*registry.Config){
+		"no address":        func(c *registry.Config) { c.Address = " " },
+		"bad port":          func(c *registry.Config) { c.Address = "127.0.0.1:0" },
+		"port not a number": func(c *registry.Config) { c.Address = "127.0.0.1:http" },
+		"bad scheme":        func(c *registry.Config) { c.Address = "ftp://127.0.0.1:8848" },
+		"negative timeout":  func(c *registry.Config) { c.Timeout = -time.Second },
+		"tiny timeout":      func(c *registry.Config) { c.Timeout = time.Microsecond },
+		"tiny interval":     func(c *registry.Config) { c.RefreshInterval = time.Millisecond },
+		"negative page":     func(c *registry.Config) { c.PageSize = -1 },
+		"negative grace":    func(c *registry.Config) { c.ForgetGrace = -time.Second },
+	} {
+		cfg := ok
+		edit(&cfg)
+		_, err := New(cfg, registry.Env{Name: "x", Logger: quiet})
+		assert.Error(t, err, name)
+	}
+	reg, err := New(ok, registry.Env{Name: "x", Logger: quiet})
+	require.NoError(t, err)
+	reg.Stop()
 }
+
+func TestEnvAddressOverridesTheConfig(t *testing.T) {
+	t.Setenv(EnvAddress, "10.9.9.9:8848,10.9.9.10")
+	s, _, err := settingsOf(registry.Config{Protocol: Protocol, Address: "127.0.0.1:8848"}, registry.Env{Name: "x", Logger: quiet})
+	require.NoError(t, err)
+	assert.Equal(t, "10.9.9.9:8848,10.9.9.10", s.Address)
+	require.Len(t, s.Servers, 2)
+	assert.Equal(t, "10.9.9.9", s.Servers[0].Host)
+	assert.Equal(t, 8848, s.Servers[1].Port)
+
+	t.Setenv(EnvAddress, "")
+	reg, err := New(registry.Config{Protocol: Protocol, Address: "127.0.0.1:8848"}, registry.Env{Name: "x", Logger: quiet})
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:8848", reg.Health().Address, "an empty variable overrides nothing")
+	reg.Stop()
+}
+
+func TestParseAddresses(t *testing.T) {
+	got, err := ParseAddresses(" 127.0.0.1:8848, nacos.local ,https://nacos.example.com:9443/ctx/, [::1]:8848")
+	require.NoError(t, err)
+	require.Len(t, got, 4)
+	assert.Equal(t, "http://127.0.0.1:8848/nacos", got[0].base())
+	assert.Equal(t, "http://nacos.local:8848/nacos", got[1].base(), "default port")
+	assert.Equal(t, "https://nacos.example.com:9443/ctx", got[2].base())
+	assert.Equal(t, "[::1]", got[3].Host)
+	for _, bad := range []string{"", " , ", "host:99999", "host:-1", "ho st:80", "user@host:80"} {
+		_, err := ParseAddresses(bad)
+		assert.Error(t, err, bad)
+	}
+}
+
+var _ base.Source = (*httpSource)(nil)

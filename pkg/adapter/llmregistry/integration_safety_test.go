@@ -1,0 +1,206 @@
+package llmregistry_test
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pixiu-llm/gateway/pkg/llmprovider"
+	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
+	"github.com/pixiu-llm/gateway/pkg/test/sockets"
+)
+
+// assertNothingAnswers checks that process pid holds no UDP socket (and, for a child process,
+// no TCP listener), and that a dump datagram to any UDP port it holds gets no answer. The
+// nacos-sdk-go NamingClient this replaces answered such a datagram with every API key.
+func assertNothingAnswers(t *testing.T, pid int, tcpToo bool) {
+	t.Helper()
+	udp, err := sockets.UDP(pid)
+	require.NoError(t, err)
+	assert.Empty(t, udp, "UDP sockets held by pid %d: %s", pid, sockets.Describe(udp))
+	for _, s := range udp {
+		reply, err := sockets.Answers(s.Port, sockets.DumpRequest, 500*time.Millisecond)
+		require.NoError(t, err)
+		assert.Empty(t, reply, "UDP port %d answered a dump request", s.Port)
+	}
+	if tcpToo {
+		tcp, err := sockets.TCPListeners(pid)
+		require.NoError(t, err)
+		assert.Empty(t, tcp, "TCP listeners of pid %d: %s", pid, sockets.Describe(tcp))
+	}
+}
+
+// The socket check sees a UDP socket when there is one (so an empty result means something).
+func TestSocketCheckSeesAUDPSocket(t *testing.T) {
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	defer conn.Close()
+	udp, err := sockets.UDP(os.Getpid())
+	require.NoError(t, err)
+	found := false
+	for _, s := range udp {
+		found = found || s.Port == conn.LocalAddr().(*net.UDPAddr).Port
+	}
+	assert.True(t, found, "own socket on port %d not found in %s", conn.LocalAddr().(*net.UDPAddr).Port, sockets.Describe(udp))
+}
+
+// After discovery, with a gateway watching and a provider heartbeating in this process, the
+// process holds no UDP socket and nothing answers a dump request.
+func TestIntegrationNothingListensForPushes(t *testing.T) {
+	addr := sharedRegistry(t)
+	group := uniqueGroup(t)
+	up := llmstub.Start(t, llmstub.WithName("quiet"), llmstub.WithAPIKey("sk-never-dumped"))
+	g := startGateway(t, addr, group, "chat", llmstub.Start(t))
+	p := newProvider(t, addr, group)
+	p.register("quiet-svc", up, meta("cluster", "chat", "id", "quiet", "llm-meta.api_key", "sk-never-dumped"))
+	require.Eventually(t, func() bool { return g.hasMember("chat", "quiet") }, discoveryBound, poll)
+	code, body := g.chat(t, "/v1/chat/completions")
+	require.Equal(t, http.StatusOK, code, body)
+	time.Sleep(2 * refreshInterval) // a few passes and heartbeats
+	assertNothingAnswers(t, os.Getpid(), false)
+}
+
+// `pixiu llm register` as a separate process: registered, routed, and it holds no UDP socket
+// and no TCP listener; SIGTERM deregisters it.
+func TestIntegrationLLMRegisterListensOnNothing(t *testing.T) {
+	addr := sharedRegistry(t)
+	group := uniqueGroup(t)
+	bin := filepath.Join(t.TempDir(), "pixiu")
+	out, err := exec.Command("go", "build", "-o", bin, "../../../cmd/pixiu").CombinedOutput()
+	require.NoError(t, err, "build pixiu: %s", out)
+
+	up := llmstub.Start(t, llmstub.WithName("child"), llmstub.WithAPIKey("sk-child"))
+	host, port, _ := strings.Cut(up.Addr(), ":")
+	g := startGateway(t, addr, group, "chat", llmstub.Start(t))
+	cmd := exec.Command(bin, "llm", "register", "--nacos", addr, "--group", group, "--service", "child-svc",
+		"--cluster", "chat", "--id", "child", "--ip", host, "--port", port, "--api-key-env", "CHILD_KEY")
+	cmd.Env = append(os.Environ(), "CHILD_KEY=sk-child")
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = cmd.Stdout
+	require.NoError(t, cmd.Start())
+	var output strings.Builder
+	var outMu sync.Mutex
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			outMu.Lock()
+			output.WriteString(sc.Text() + "\n")
+			outMu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done; _ = cmd.Wait() })
+
+	require.Eventually(t, func() bool { return g.hasMember("chat", "child") }, discoveryBound, poll)
+	code, body := g.chat(t, "/v1/chat/completions")
+	require.Equal(t, http.StatusOK, code, body)
+	time.Sleep(time.Second)
+	assertNothingAnswers(t, cmd.Process.Pid, true)
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	<-done
+	require.NoError(t, cmd.Wait())
+	outMu.Lock()
+	assert.Contains(t, output.String(), "deregistered")
+	assert.NotContains(t, output.String(), "sk-child")
+	assert.NotContains(t, output.String(), "Local IP", "no SDK log line")
+	outMu.Unlock()
+	require.Eventually(t, func() bool { return !g.hasMember("chat", "child") }, discoveryBound, poll)
+}
+
+// The registry restarts with its store wiped while the provider stays up and registers again
+// 8 s later (as its heartbeat or `pixiu llm register`'s check would; its own heartbeat is set
+// far apart so the moment is the test's). Meanwhile 10 requests/s through the gateway: none
+// fails, and the state is shown in the admin status.
+func TestIntegrationRegistryRestartsEmpty(t *testing.T) {
+	t.Parallel()
+	reg := ownRegistry(t)
+	group := uniqueGroup(t)
+	up := llmstub.Start(t, llmstub.WithName("survivor"))
+	g := startGateway(t, reg.Addr(), group, "chat", llmstub.Start(t))
+	p := newProviderBeating(t, reg.Addr(), group, time.Minute)
+	p.register("survivor-svc", up, meta("cluster", "chat", "id", "survivor"))
+	require.Eventually(t, func() bool { return g.hasMember("chat", "survivor") }, discoveryBound, poll)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var sent, failed atomic.Int64
+	var failures sync.Map
+	var load sync.WaitGroup
+	load.Add(1)
+	go func() {
+		defer load.Done()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			sent.Add(1)
+			resp, err := g.client.Post(g.URL+"/v1/chat/completions", "application/json", strings.NewReader(chatBody))
+			if err != nil {
+				failed.Add(1)
+				failures.Store(err.Error(), true)
+				continue
+			}
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				failed.Add(1)
+				failures.Store(strconv.Itoa(resp.StatusCode), true)
+			}
+		}
+	}()
+
+	time.Sleep(time.Second)
+	wctx, wcancel := context.WithTimeout(context.Background(), time.Minute)
+	defer wcancel()
+	restarted := time.Now()
+	require.NoError(t, reg.RestartWiped(wctx))
+	// The gateway notices the registry forgot the service, and keeps routing it.
+	require.Eventually(t, func() bool { return g.adapter.Status()[0].Forgotten != nil }, discoveryBound, poll)
+	st := g.adapter.Status()[0]
+	assert.Equal(t, []string{"survivor-svc"}, st.Forgotten.Services)
+	assert.True(t, g.hasMember("chat", "survivor"))
+
+	// The registry stays empty until the provider registers again.
+	time.Sleep(time.Until(restarted.Add(8 * time.Second)))
+	probe, err := llmprovider.Connect(llmprovider.NacosOptions{Address: reg.Addr(), Namespace: "public"})
+	require.NoError(t, err)
+	defer probe.Close()
+	present, err := probe.Present(p.instance("survivor-svc", up, nil))
+	require.NoError(t, err)
+	require.False(t, present, "the wiped registry does not know the instance yet")
+	assert.True(t, g.hasMember("chat", "survivor"), "still routed 8 s into the outage")
+	p.register("survivor-svc", up, meta("cluster", "chat", "id", "survivor"))
+	back := time.Since(restarted)
+	t.Logf("registry restarted empty; provider registered again %v later", back.Round(100*time.Millisecond))
+	require.Eventually(t, func() bool { return g.adapter.Status()[0].Forgotten == nil }, discoveryBound, poll)
+	time.Sleep(3 * time.Second)
+	cancel()
+	load.Wait()
+
+	var why []string
+	failures.Range(func(k, _ any) bool { why = append(why, k.(string)); return true })
+	assert.Zero(t, failed.Load(), "%d of %d requests failed: %v", failed.Load(), sent.Load(), why)
+	assert.GreaterOrEqual(t, sent.Load(), int64(10*back/time.Second), "load ran for the whole time")
+	assert.True(t, g.hasMember("chat", "survivor"))
+	assert.Equal(t, 1, strings.Count(g.logs.String(), "lists none of the services"), "logged once:\n%s", g.logs.String())
+	assert.Zero(t, strings.Count(g.logs.String(), "endpoint removed"))
+}
