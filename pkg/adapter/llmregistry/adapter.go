@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 
+	"dubbo.apache.org/dubbo-go/v3/remoting"
+
 	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
 	"github.com/pixiu-llm/gateway/pkg/common/extension/adapter"
 	"github.com/pixiu-llm/gateway/pkg/config"
@@ -194,18 +196,15 @@ func (w *watched) OnAddEndpoint(ev registry.Event) error {
 		w.Batch(func() { err = w.OnAddEndpoint(ev) })
 		return err
 	}
-	a := w.adapter
 	prev, err := w.batch.Set(ev.Cluster, ev.Endpoint, model.Origin{Provider: w.name, Service: ev.Service, Instance: ev.Instance})
 	if err != nil {
 		return err
 	}
 	attrs := append(endpointAttrs(w.name, ev), "address", addressOf(ev.Endpoint))
 	if prev == nil {
-		a.env.Metrics.DiscoveryEvent(w.name, "add")
-		a.logger.Info("endpoint added", attrs...)
+		w.applied(remoting.EventTypeAdd, attrs)
 	} else {
-		a.env.Metrics.DiscoveryEvent(w.name, "update")
-		a.logger.Info("endpoint updated", append(attrs, "changed", changedFields(prev, ev.Endpoint))...)
+		w.applied(remoting.EventTypeUpdate, append(attrs, "changed", changedFields(prev, ev.Endpoint)))
 	}
 	return nil
 }
@@ -222,8 +221,21 @@ func (w *watched) OnRemoveEndpoint(ev registry.Event) {
 	if w.batch.Remove(ev.Cluster, ev.Endpoint.ID, w.name) == nil {
 		return
 	}
-	w.adapter.env.Metrics.DiscoveryEvent(w.name, "delete")
-	w.adapter.logger.Info("endpoint removed", endpointAttrs(w.name, ev)...)
+	w.applied(remoting.EventTypeDel, endpointAttrs(w.name, ev))
+}
+
+// appliedMessages are the log messages of the changes applied to the clusters, by kind.
+var appliedMessages = map[remoting.EventType]string{
+	remoting.EventTypeAdd:    "endpoint added",
+	remoting.EventTypeUpdate: "endpoint updated",
+	remoting.EventTypeDel:    "endpoint removed",
+}
+
+// applied reports a change applied to the clusters: an INFO line and the discovery-event metric,
+// whose type label is the kind's name (add, update, delete).
+func (w *watched) applied(kind remoting.EventType, attrs []any) {
+	w.adapter.env.Metrics.DiscoveryEvent(w.name, kind.String())
+	w.adapter.logger.Info(appliedMessages[kind], attrs...)
 }
 
 // OnRejections records the registry's rejection set and logs what changed in it.
