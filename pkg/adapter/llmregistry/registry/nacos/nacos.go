@@ -22,11 +22,11 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
 	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry/base"
+	"github.com/pixiu-llm/gateway/pkg/common/extension/plugin"
 )
 
 // Protocol is the registry protocol this package registers.
@@ -64,32 +64,15 @@ func (s Settings) ClientOptions() ClientOptions {
 // goroutines; the watch calls the source from its own goroutine and closes it on Stop.
 type Transport func(s Settings, env registry.Env) (base.Source, error)
 
-var (
-	transportsMu sync.RWMutex
-	transports   = map[string]Transport{registry.TransportHTTP: newHTTPSource}
-)
+var transports = func() *plugin.Set[Transport] {
+	s := plugin.NewSet[Transport]("nacos transport", true)
+	s.Register(registry.TransportHTTP, newHTTPSource)
+	return s
+}()
 
 // RegisterTransport adds a transport (e.g. "grpc") selectable with the config's transport key.
 // Registering a name twice panics.
-func RegisterTransport(name string, t Transport) {
-	transportsMu.Lock()
-	defer transportsMu.Unlock()
-	if _, dup := transports[name]; dup {
-		panic(fmt.Sprintf("nacos: transport %q registered twice", name))
-	}
-	transports[name] = t
-}
-
-func transportNames() string {
-	transportsMu.RLock()
-	defer transportsMu.RUnlock()
-	names := make([]string, 0, len(transports))
-	for n := range transports {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return strings.Join(names, ", ")
-}
+func RegisterTransport(name string, t Transport) { transports.Register(name, t) }
 
 // New is the nacos factory: it validates the config (after applying NACOS_ADDRESS), builds the
 // transport and the watch, and starts nothing.
@@ -98,11 +81,9 @@ func New(cfg registry.Config, env registry.Env) (registry.Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	transportsMu.RLock()
-	t := transports[s.Transport]
-	transportsMu.RUnlock()
-	if t == nil {
-		return nil, fmt.Errorf("transport %q is not available (known: %s)", s.Transport, transportNames())
+	t, err := transports.Get(s.Transport)
+	if err != nil {
+		return nil, err
 	}
 	src, err := t(s, env)
 	if err != nil {
