@@ -4,15 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/pixiu-llm/gateway/internal/test/devserver"
 )
 
 const (
@@ -21,69 +21,43 @@ const (
 	binaryName    = "polaris-server-" + moduleVersion
 )
 
-// cacheDir is where the built binary and the port-block lock files live:
-// $PIXIU_CACHE_DIR if set, else <os.UserCacheDir>/pixiu-gateway.
-func cacheDir() (string, error) {
-	if dir := os.Getenv("PIXIU_CACHE_DIR"); dir != "" {
-		return dir, nil
-	}
-	base, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("locate user cache dir (set PIXIU_CACHE_DIR): %w", err)
-	}
-	return filepath.Join(base, "pixiu-gateway"), nil
-}
-
 // Binary returns the path of the cached polaris-server binary, building it
-// first if it is missing. Concurrent callers, in this process or in others
-// (go test runs packages as parallel processes), wait on a lock file so only
-// one of them builds.
+// first if it is missing (once per machine: see devserver.BuildOnce).
 func Binary(ctx context.Context) (string, error) {
-	dir, err := cacheDir()
+	dir, err := devserver.CacheDir()
 	if err != nil {
 		return "", err
 	}
 	bin := filepath.Join(dir, binaryName)
-	if isExecutable(bin) {
-		return bin, nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("create cache dir: %w", err)
-	}
+	err = devserver.BuildOnce(ctx, bin, func(ctx context.Context) error { return build(ctx, bin) })
+	return bin, err
+}
 
-	unlock, err := lockFile(ctx, bin+".lock")
-	if err != nil {
-		return "", fmt.Errorf("lock %s for building: %w", bin, err)
-	}
-	defer unlock()
-	if isExecutable(bin) { // another process built it while we waited
-		return bin, nil
-	}
-
+func build(ctx context.Context, bin string) error {
 	modDir, err := moduleDir(ctx)
 	if err != nil {
-		return "", err
+		return err
 	}
-	tmp, err := os.CreateTemp(dir, "."+binaryName+"-*.tmp")
+	tmp, err := os.CreateTemp(filepath.Dir(bin), "."+binaryName+"-*.tmp")
 	if err != nil {
-		return "", fmt.Errorf("create temp binary: %w", err)
+		return fmt.Errorf("create temp binary: %w", err)
 	}
 	_ = tmp.Close()
 	defer os.Remove(tmp.Name()) // no-op once renamed
 
 	slog.Info("building polaris-server (first run only, takes about a minute)", "version", moduleVersion, "output", bin)
 	began := time.Now()
-	if _, err := goCommand(ctx, dir, "build", "-C", modDir, "-o", tmp.Name(), "."); err != nil {
-		return "", fmt.Errorf("build polaris-server: %w", err)
+	if _, err := goCommand(ctx, filepath.Dir(bin), "build", "-C", modDir, "-o", tmp.Name(), "."); err != nil {
+		return fmt.Errorf("build polaris-server: %w", err)
 	}
 	if err := os.Chmod(tmp.Name(), 0o755); err != nil {
-		return "", fmt.Errorf("chmod built binary: %w", err)
+		return fmt.Errorf("chmod built binary: %w", err)
 	}
 	if err := os.Rename(tmp.Name(), bin); err != nil {
-		return "", fmt.Errorf("install built binary: %w", err)
+		return fmt.Errorf("install built binary: %w", err)
 	}
 	slog.Info("built polaris-server", "path", bin, "took", time.Since(began).Round(time.Second))
-	return bin, nil
+	return nil
 }
 
 var moduleDirCache struct {
@@ -100,7 +74,7 @@ func moduleDir(ctx context.Context) (string, error) {
 	if moduleDirCache.dir != "" {
 		return moduleDirCache.dir, nil
 	}
-	scratch, err := cacheDir()
+	scratch, err := devserver.CacheDir()
 	if err != nil {
 		return "", err
 	}
@@ -141,59 +115,6 @@ func goCommand(ctx context.Context, workDir string, args ...string) ([]byte, err
 		return nil, fmt.Errorf("go %v: %w\n%s", args, err, tail(stderr.Bytes(), 4096))
 	}
 	return stdout.Bytes(), nil
-}
-
-// lockFile takes an exclusive flock on path, polling so the wait honours ctx
-// (a blocking flock cannot be interrupted). The lock is released when the
-// returned func runs or when the process dies.
-func lockFile(ctx context.Context, path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	logged := false
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { _ = f.Close() }, nil // closing the fd drops the lock
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			_ = f.Close()
-			return nil, err
-		}
-		if !logged {
-			slog.Info("waiting for another process to finish building polaris-server", "lock", path)
-			logged = true
-		}
-		select {
-		case <-ctx.Done():
-			_ = f.Close()
-			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-// tryLockFile is the non-blocking variant of lockFile: it returns nil, nil
-// when somebody else holds the lock.
-func tryLockFile(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		_ = f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	return f, nil
-}
-
-func isExecutable(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
 func tail(b []byte, n int) []byte {

@@ -35,22 +35,15 @@ package polaris
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"math/rand/v2"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
-	"sync"
-	"syscall"
 	"time"
+
+	"github.com/pixiu-llm/gateway/internal/test/devserver"
 )
 
 // Options tunes Start. The zero value is ready to use.
@@ -69,21 +62,9 @@ type Options struct {
 
 // Server is a running polaris-server process.
 type Server struct {
-	bin    string
-	dir    string
-	ownDir bool
-	opts   Options
-	block  *portBlock
-
-	mu      sync.Mutex
-	proc    *process
-	stopped bool
-}
-
-type process struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed once the process has been reaped
-	err  error         // Wait's result, valid after done
+	dir   string
+	block *devserver.PortBlock
+	srv   *devserver.Server
 }
 
 // Start builds the binary if needed, writes a config with free loopback
@@ -105,199 +86,70 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 
-	s := &Server{bin: bin, dir: opts.Dir, opts: opts}
+	s := &Server{dir: opts.Dir}
+	var removeDir string
 	if s.dir == "" {
 		if s.dir, err = os.MkdirTemp("", "pixiu-polaris-"); err != nil {
 			return nil, fmt.Errorf("create polaris working dir: %w", err)
 		}
-		s.ownDir = true
+		removeDir = s.dir
 	} else if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create polaris working dir: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			_ = s.Stop()
-		}
-	}()
-
-	if s.block, err = reservePortBlock(); err != nil {
+	if s.block, err = devserver.ReservePorts(numPorts); err != nil {
+		_ = os.RemoveAll(removeDir)
 		return nil, err
 	}
+	url := "http://" + s.Addr() + "/nacos/v1/ns/service/list?pageNo=1&pageSize=10"
+	s.srv = devserver.NewServer(devserver.Spec{
+		Name: "polaris at " + s.Addr(),
+		Command: devserver.Command{
+			Path:    bin,
+			Args:    []string{"start", "-c", filepath.Join("conf", "polaris-server.yaml")},
+			Dir:     s.dir,
+			LogPath: filepath.Join(s.dir, "polaris-stdout.log"),
+		},
+		Ready:        func(ctx context.Context) error { return devserver.GetOK(ctx, url) },
+		ReadyTimeout: opts.ReadyTimeout,
+		StopGrace:    opts.StopGrace,
+		Ports:        s.block,
+		RemoveDir:    removeDir,
+	})
+	defer func() {
+		if err != nil {
+			_ = s.srv.Stop()
+		}
+	}()
 	if err := writeConfig(filepath.Join(modDir, "release", "conf"), filepath.Join(s.dir, "conf"), s.block); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	err = s.startLocked(ctx)
-	s.mu.Unlock()
-	if err != nil {
+	if err := s.srv.Start(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
 // Addr is the Nacos HTTP address, "127.0.0.1:<port>".
-func (s *Server) Addr() string {
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.block.port(portNacosHTTP)))
-}
+func (s *Server) Addr() string { return s.block.Addr(portNacosHTTP) }
 
 // Dir is the server's working directory (config, data, logs).
 func (s *Server) Dir() string { return s.dir }
 
 // Kill SIGKILLs the server, simulating an outage. Its ports stay reserved
 // for Restart.
-func (s *Server) Kill() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.signalAndWait(syscall.SIGKILL, 10*time.Second)
-}
+func (s *Server) Kill() error { return s.srv.Kill() }
 
 // Restart starts the server again on the same ports and working dir (killing
 // it first if it is still running) and waits until it is ready.
-func (s *Server) Restart(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopped {
-		return errors.New("polaris: Restart after Stop")
-	}
-	if err := s.signalAndWait(syscall.SIGKILL, 10*time.Second); err != nil {
-		return err
-	}
-	return s.startLocked(ctx)
-}
+func (s *Server) Restart(ctx context.Context) error { return s.srv.Restart(ctx, nil) }
 
 // Stop terminates the server (SIGTERM, then SIGKILL after Options.StopGrace),
 // releases its ports and removes the working dir if Start created it. It is
 // safe to call more than once.
-func (s *Server) Stop() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopped {
-		return nil
-	}
-	s.stopped = true
+func (s *Server) Stop() error { return s.srv.Stop() }
 
-	var errs []error
-	if s.opts.StopGrace > 0 {
-		if err := s.signalAndWait(syscall.SIGTERM, s.opts.StopGrace); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := s.signalAndWait(syscall.SIGKILL, 10*time.Second); err != nil {
-		errs = append(errs, err)
-	}
-	s.block.release()
-	if s.ownDir {
-		if err := os.RemoveAll(s.dir); err != nil {
-			errs = append(errs, fmt.Errorf("remove polaris working dir: %w", err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (s *Server) startLocked(ctx context.Context) error {
-	logPath := filepath.Join(s.dir, "polaris-stdout.log")
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("open polaris log: %w", err)
-	}
-	defer logFile.Close() // the child keeps its own descriptor
-
-	cmd := exec.Command(s.bin, "start", "-c", filepath.Join("conf", "polaris-server.yaml"))
-	cmd.Dir = s.dir
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// Own process group so signals reach only this server (and anything it
-	// forks); Pdeathsig so it dies with the test binary even on a panic.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		// Pdeathsig fires when the *thread* that forked the child exits, not
-		// the process, so keep this goroutine on its thread while the child
-		// lives.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	if err := <-started; err != nil {
-		return fmt.Errorf("start %s: %w", s.bin, err)
-	}
-	s.proc = p
-
-	if err := s.waitReady(ctx, p); err != nil {
-		_ = s.signalAndWait(syscall.SIGKILL, 10*time.Second)
-		return fmt.Errorf("polaris at %s not ready: %w\n--- %s (tail) ---\n%s", s.Addr(), err, logPath, readTail(logPath, 2048))
-	}
-	return nil
-}
-
-func (s *Server) waitReady(ctx context.Context, p *process) error {
-	ctx, cancel := context.WithTimeout(ctx, s.opts.ReadyTimeout)
-	defer cancel()
-	url := "http://" + s.Addr() + "/nacos/v1/ns/service/list?pageNo=1&pageSize=10"
-	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	for {
-		if req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil); err == nil {
-			if resp, err := client.Do(req); err == nil {
-				_ = resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					return nil
-				}
-			}
-		}
-		select {
-		case <-p.done:
-			return fmt.Errorf("process exited: %v", p.err)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-// signalAndWait signals the server's process group and waits up to timeout
-// for it to exit. A server that is not running is not an error.
-func (s *Server) signalAndWait(sig syscall.Signal, timeout time.Duration) error {
-	p := s.proc
-	if p == nil {
-		return nil
-	}
-	select {
-	case <-p.done:
-		return nil
-	default:
-	}
-	if err := syscall.Kill(-p.cmd.Process.Pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("signal polaris (pid %d): %w", p.cmd.Process.Pid, err)
-	}
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(timeout):
-		if sig == syscall.SIGKILL {
-			return fmt.Errorf("polaris (pid %d) still running %v after SIGKILL", p.cmd.Process.Pid, timeout)
-		}
-		return nil // the caller escalates
-	}
-}
-
-// Ports. Every listener of a server gets base + role*1000 + block, with one
-// flock'd lock file per block in the cache dir, so cooperating processes never
-// hand out the same ports, and a killed server's ports stay reserved for its
-// Restart. The range 20000-26999 is below Linux's ephemeral range (32768+),
-// so outgoing connections cannot grab a port between the probe and the bind.
-// Polaris derives the Nacos gRPC port as HTTP+1000; the layout keeps that.
-const (
-	portBase   = 20000
-	portBlocks = 1000
-)
-
+// Ports: a devserver port block; Polaris derives the Nacos gRPC port as
+// HTTP+1000, which is role 1 of the block.
 const (
 	portNacosHTTP   = iota // 8848
 	portNacosGRPC          // 9848, implied by polaris as HTTP+1000
@@ -316,75 +168,6 @@ var defaultPorts = map[int]int{
 	8091: portServiceGRPC, 8093: portConfigGRPC, 15010: portXDS,
 }
 
-type portBlock struct {
-	index int
-	lock  *os.File
-}
-
-func (b *portBlock) port(role int) int { return portBase + role*portBlocks + b.index }
-
-func (b *portBlock) release() {
-	if b != nil && b.lock != nil {
-		_ = b.lock.Close()
-		b.lock = nil
-	}
-}
-
-// usedBlocks are never handed out twice within one process: nacos-sdk-go v1
-// clients cannot be closed and keep polling (and heartbeating) their old
-// address, so a later server on the same ports would inherit their traffic.
-var usedBlocks struct {
-	sync.Mutex
-	m map[int]bool
-}
-
-func reservePortBlock() (*portBlock, error) {
-	cache, err := cacheDir()
-	if err != nil {
-		return nil, err
-	}
-	lockDir := filepath.Join(cache, "ports")
-	if err := os.MkdirAll(lockDir, 0o755); err != nil {
-		return nil, fmt.Errorf("create port lock dir: %w", err)
-	}
-	usedBlocks.Lock()
-	defer usedBlocks.Unlock()
-	if usedBlocks.m == nil {
-		usedBlocks.m = map[int]bool{}
-	}
-	first := rand.IntN(portBlocks)
-	for i := range portBlocks {
-		b := &portBlock{index: (first + i) % portBlocks}
-		if usedBlocks.m[b.index] {
-			continue
-		}
-		b.lock, err = tryLockFile(filepath.Join(lockDir, strconv.Itoa(b.index)+".lock"))
-		if err != nil {
-			return nil, fmt.Errorf("lock port block: %w", err)
-		}
-		if b.lock == nil {
-			continue // another process owns it
-		}
-		if b.allFree() {
-			usedBlocks.m[b.index] = true
-			return b, nil
-		}
-		b.release()
-	}
-	return nil, fmt.Errorf("no free port block in %d-%d", portBase, portBase+numPorts*portBlocks-1)
-}
-
-func (b *portBlock) allFree() bool {
-	for role := range numPorts {
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(b.port(role))))
-		if err != nil {
-			return false
-		}
-		_ = l.Close()
-	}
-	return true
-}
-
 var (
 	// The shipped yaml has CRLF line endings.
 	listenIPLine   = regexp.MustCompile(`(?m)^([ \t]*listenIP:[ \t]*)[^\r\n]*`)
@@ -393,7 +176,7 @@ var (
 
 // writeConfig copies polaris' release/conf into dst with every listener on
 // 127.0.0.1 and on the block's ports.
-func writeConfig(src, dst string, b *portBlock) error {
+func writeConfig(src, dst string, b *devserver.PortBlock) error {
 	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -438,7 +221,7 @@ func writeConfig(src, dst string, b *portBlock) error {
 			return line
 		}
 		seen[role] = true
-		return []byte(string(m[1]) + strconv.Itoa(b.port(role)) + string(m[3]))
+		return []byte(string(m[1]) + strconv.Itoa(b.Port(role)) + string(m[3]))
 	})
 	if len(unknown) > 0 || len(seen) != len(defaultPorts) {
 		return fmt.Errorf("%s: unexpected listenPort set (unknown %v, rewrote %d of %d)", yamlPath, unknown, len(seen), len(defaultPorts))
@@ -447,18 +230,4 @@ func writeConfig(src, dst string, b *portBlock) error {
 		return fmt.Errorf("write polaris config: %w", err)
 	}
 	return nil
-}
-
-func readTail(path string, n int64) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return err.Error()
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.Size() > n {
-		_, _ = f.Seek(-n, io.SeekEnd)
-	}
-	buf := make([]byte, n)
-	k, _ := f.Read(buf)
-	return string(buf[:k])
 }
