@@ -1,5 +1,5 @@
-# The pixiu LLM gateway. Every target works on a fresh machine: tools and the registry server
-# are built from the Go module proxy by the project itself.
+# The pixiu LLM gateway. Every target works on a fresh machine: tools and the registry servers
+# are built by the project itself (Polaris from the Go module proxy, r-nacos with cargo).
 
 GO        ?= go
 BIN       := bin
@@ -16,7 +16,9 @@ all: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/pixiu ./cmd/pixiu
 
-# registry builds (once, cached outside the repo) the Nacos-protocol server the tests talk to.
+# registry builds (once, cached outside the repo) the Nacos-protocol servers the tests talk to:
+# Polaris and r-nacos. A warm run finds both and costs nothing; a cold r-nacos build takes long
+# (see docs/ai/registry.md). Without cargo, r-nacos is skipped (its tests skip), unless CI=true.
 registry:
 	$(GO) run ./cmd/pixiu-devregistry -build-only
 

@@ -164,3 +164,15 @@ func TestServerNotReady(t *testing.T) {
 	assert.ErrorContains(t, err, "hello from mute", "the log tail explains the failure")
 	require.NoError(t, srv.Stop())
 }
+
+func TestWaitReadyStopsOnBroken(t *testing.T) {
+	dir := t.TempDir()
+	p, err := devserver.Start(devserver.Command{Path: "/bin/sh", Args: []string{"-c", "exec sleep 60"}, Dir: dir, LogPath: filepath.Join(dir, "log")})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, p.Kill()) }()
+	cause := errors.New("panicked")
+	began := time.Now()
+	err = devserver.WaitReady(context.Background(), p, func(context.Context) error { return devserver.Broken(cause) })
+	require.ErrorIs(t, err, cause)
+	assert.Less(t, time.Since(began), time.Second)
+}

@@ -2,18 +2,30 @@ package devserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
 )
 
-// WaitReady calls check every 100ms until it returns nil. It fails when the process exits or
-// ctx ends first, with check's last error.
+// Broken marks a readiness error that waiting will not cure: the server is broken. WaitReady
+// returns it at once.
+func Broken(err error) error { return brokenError{err} }
+
+type brokenError struct{ error }
+
+func (e brokenError) Unwrap() error { return e.error }
+
+// WaitReady calls check every 100ms until it returns nil. It fails when check reports the server
+// Broken, or when the process exits or ctx ends first, with check's last error.
 func WaitReady(ctx context.Context, p *Process, check func(context.Context) error) error {
 	for {
 		err := check(ctx)
 		if err == nil {
 			return nil
+		}
+		if errors.As(err, new(brokenError)) {
+			return err
 		}
 		select {
 		case <-p.Done():
