@@ -1,13 +1,18 @@
-// Command pixiu-devregistry runs a local Nacos-protocol registry (Polaris, built from the Go
-// module proxy and cached outside the repo) for development, the demo and the tests.
+// Command pixiu-devregistry runs a local Nacos-protocol registry for development, the demo and the
+// tests: Polaris (Nacos 1.x HTTP API, built from the Go module proxy) or r-nacos (Nacos 1.x HTTP
+// and 2.x gRPC, built with cargo). Both are built once and cached outside the repo.
 //
-//	pixiu-devregistry                      start a registry on free loopback ports and print its address; Ctrl-C stops it
-//	pixiu-devregistry -addr 127.0.0.1:8848  the same on a fixed address (gRPC on port+1000), so commands and configs can name it
-//	pixiu-devregistry -build-only           only build (or find) the cached server binary
+//	pixiu-devregistry                       start Polaris on free loopback ports and print its address; Ctrl-C stops it
+//	pixiu-devregistry -addr 127.0.0.1:8848  Polaris on a fixed address (gRPC on port+1000), so commands and configs can name it
+//	pixiu-devregistry -server rnacos        r-nacos (Nacos 1.x HTTP and 2.x gRPC) on free loopback ports
+//	pixiu-devregistry -build-only           only build (or find) both cached server binaries
+//
+// Without cargo, -build-only builds Polaris and says r-nacos is skipped; with CI=true it fails.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -17,16 +22,26 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pixiu-llm/gateway/internal/test/rnacos"
 	"github.com/pixiu-llm/gateway/pkg/test/polaris"
 )
 
 func main() {
-	buildOnly := flag.Bool("build-only", false, "build the registry server binary and exit")
-	addr := flag.String("addr", "", "Nacos HTTP address to listen on, 127.0.0.1:PORT (default: free ports)")
+	buildOnly := flag.Bool("build-only", false, "build the registry server binaries and exit")
+	server := flag.String("server", "polaris", "registry to run: polaris or rnacos")
+	addr := flag.String("addr", "", "Nacos HTTP address for Polaris, 127.0.0.1:PORT (default: free ports)")
 	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	port, err := loopbackPort(*addr)
-	if err == nil {
-		err = run(*buildOnly, port)
+	switch {
+	case err != nil:
+	case *buildOnly:
+		err = build(ctx)
+	case port != 0 && *server != "polaris":
+		err = fmt.Errorf("-addr is supported with -server polaris only")
+	default:
+		err = run(ctx, *server, port)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pixiu-devregistry:", err)
@@ -54,26 +69,50 @@ func loopbackPort(addr string) (int, error) {
 	return port, nil
 }
 
-func run(buildOnly bool, port int) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if buildOnly {
-		buildCtx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-		defer cancel()
-		bin, err := polaris.Binary(buildCtx)
-		if err != nil {
-			return err
-		}
-		fmt.Println(bin)
-		return nil
-	}
-	srv, err := polaris.Start(ctx, polaris.Options{NacosPort: port})
+// build builds both servers. A cold r-nacos build takes tens of minutes on two cores.
+func build(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Minute)
+	defer cancel()
+	bin, err := polaris.Binary(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = srv.Stop() }()
-	fmt.Printf("Nacos-protocol registry listening on %s\n", srv.Addr())
-	fmt.Printf("  export NACOS_ADDRESS=%s\n", srv.Addr())
+	fmt.Println(bin)
+	bin, err = rnacos.Binary(ctx)
+	if errors.Is(err, rnacos.ErrNoCargo) && os.Getenv("CI") != "true" {
+		fmt.Fprintf(os.Stderr, "pixiu-devregistry: r-nacos not built, its tests will be skipped: %v\n", err)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Println(bin)
+	return nil
+}
+
+func run(ctx context.Context, server string, port int) error {
+	var addr string
+	switch server {
+	case "polaris":
+		srv, err := polaris.Start(ctx, polaris.Options{NacosPort: port})
+		if err != nil {
+			return err
+		}
+		defer func() { _ = srv.Stop() }()
+		addr = srv.Addr()
+	case "rnacos":
+		srv, err := rnacos.Start(ctx, rnacos.Options{LogLevel: "info"})
+		if err != nil {
+			return err
+		}
+		defer func() { _ = srv.Stop() }()
+		addr = srv.Addr()
+		fmt.Printf("Nacos gRPC on %s (HTTP port + 1000)\n", srv.GRPCAddr())
+	default:
+		return fmt.Errorf("unknown -server %q: want polaris or rnacos", server)
+	}
+	fmt.Printf("Nacos-protocol registry (%s) listening on %s\n", server, addr)
+	fmt.Printf("  export NACOS_ADDRESS=%s\n", addr)
 	fmt.Println("Press Ctrl-C to stop.")
 	<-ctx.Done()
 	return nil

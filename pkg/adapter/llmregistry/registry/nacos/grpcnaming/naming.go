@@ -1,0 +1,156 @@
+package grpcnaming
+
+import (
+	"fmt"
+	"maps"
+	"net"
+	"slices"
+	"strconv"
+
+	"github.com/nacos-group/nacos-sdk-go/v2/model"
+	"github.com/nacos-group/nacos-sdk-go/v2/util"
+
+	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
+)
+
+// servicePageSize is large so one call usually lists a whole group: some servers reorder the
+// list between calls, so small pages can skip and repeat names within one walk.
+const servicePageSize = 1000
+
+// maxServicePages bounds one walk of the service list (a million services).
+const maxServicePages = 1000
+
+// Services lists the names of the services in group (empty: DEFAULT_GROUP), sorted, each once.
+// It pages through the list until a short page.
+func (c *Client) Services(group string) ([]string, error) {
+	return c.listServices(group, servicePageSize)
+}
+
+func (c *Client) listServices(group string, pageSize uint32) ([]string, error) {
+	if err := c.usable(); err != nil {
+		return nil, err
+	}
+	group = groupOrDefault(group)
+	seen := map[string]bool{}
+	for page := uint32(1); page <= maxServicePages; page++ {
+		list, err := c.proxy.GetServiceList(page, pageSize, group, c.namespaceID, nil)
+		if err != nil {
+			return nil, fmt.Errorf("nacos %s: list services of group %q: %w", c.addr, group, err)
+		}
+		for _, name := range list.Doms {
+			if name != "" {
+				seen[name] = true
+			}
+		}
+		if len(list.Doms) < int(pageSize) {
+			break
+		}
+	}
+	names := make([]string, 0, len(seen))
+	for name := range seen {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// Instances reads the instance list of a service from the server: every instance, whatever its
+// health. An unknown service has none.
+func (c *Client) Instances(service, group string) ([]registry.Instance, error) {
+	if err := c.usable(); err != nil {
+		return nil, err
+	}
+	group = groupOrDefault(group)
+	svc, err := c.proxy.QueryInstancesOfService(service, group, "", 0, false)
+	if err != nil {
+		return nil, fmt.Errorf("nacos %s: read instances of service %q in group %q: %w", c.addr, service, group, err)
+	}
+	return toInstances(service, group, svc.Hosts), nil
+}
+
+// Register registers in (in.Service, in.Group, in.IP, in.Port, in.Weight, in.Enabled,
+// in.Healthy, in.Metadata) as an ephemeral instance, whatever in.Ephemeral says: it lives as
+// long as this client's connection, and the client registers it again after a reconnect. A
+// client holds at most one instance per service (the SDK re-registers only the last one).
+func (c *Client) Register(in registry.Instance) error {
+	if err := c.usable(); err != nil {
+		return err
+	}
+	group := groupOrDefault(in.Group)
+	key, addr := util.GetGroupName(in.Service, group), instanceAddr(in)
+	c.mu.Lock()
+	held, ok := c.registered[key]
+	c.mu.Unlock()
+	if ok && held != addr {
+		return fmt.Errorf("nacos %s: register %s in service %q: this client already holds instance %s of that service (one per service over gRPC)", c.addr, addr, in.Service, held)
+	}
+	done, err := c.proxy.RegisterInstance(in.Service, group, toModel(in))
+	if err == nil && !done {
+		err = fmt.Errorf("the server refused it")
+	}
+	if err != nil {
+		return fmt.Errorf("nacos %s: register %s in service %q group %q: %w", c.addr, addr, in.Service, group, err)
+	}
+	c.mu.Lock()
+	c.registered[key] = addr
+	c.mu.Unlock()
+	return nil
+}
+
+// Deregister removes an instance registered with Register (matched by service, group, ip and
+// port) and stops registering it again after reconnects.
+func (c *Client) Deregister(in registry.Instance) error {
+	if err := c.usable(); err != nil {
+		return err
+	}
+	group := groupOrDefault(in.Group)
+	key, addr := util.GetGroupName(in.Service, group), instanceAddr(in)
+	done, err := c.proxy.DeregisterInstance(in.Service, group, toModel(in))
+	c.mu.Lock()
+	if c.registered[key] == addr {
+		delete(c.registered, key) // the SDK forgot it for reconnects either way
+	}
+	c.mu.Unlock()
+	if err == nil && !done {
+		err = fmt.Errorf("the server refused it")
+	}
+	if err != nil {
+		return fmt.Errorf("nacos %s: deregister %s from service %q group %q: %w", c.addr, addr, in.Service, group, err)
+	}
+	return nil
+}
+
+// Connected reports whether the client holds a working connection to a server right now.
+func (c *Client) Connected() bool { return c.checkOpen() == nil && c.proxy.ServerHealthy() }
+
+func groupOrDefault(group string) string {
+	if group == "" {
+		return DefaultGroup
+	}
+	return group
+}
+
+func instanceAddr(in registry.Instance) string {
+	return net.JoinHostPort(in.IP, strconv.Itoa(in.Port))
+}
+
+// toModel is the SDK form of an instance to register or deregister.
+func toModel(in registry.Instance) model.Instance {
+	return model.Instance{
+		Ip: in.IP, Port: uint64(max(in.Port, 0)), Weight: in.Weight, Enable: in.Enabled, Healthy: in.Healthy,
+		Ephemeral: true, Metadata: in.Metadata,
+	}
+}
+
+// toInstances converts instances read or pushed for service in group. The metadata maps are
+// copied: the SDK keeps its own in its cache.
+func toInstances(service, group string, hosts []model.Instance) []registry.Instance {
+	out := make([]registry.Instance, 0, len(hosts))
+	for _, h := range hosts {
+		out = append(out, registry.Instance{
+			Service: service, Group: group, InstanceID: h.InstanceId, IP: h.Ip, Port: int(h.Port),
+			Weight: h.Weight, Healthy: h.Healthy, Enabled: h.Enable, Ephemeral: h.Ephemeral, Metadata: maps.Clone(h.Metadata),
+		})
+	}
+	return out
+}

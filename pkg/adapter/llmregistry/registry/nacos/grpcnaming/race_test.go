@@ -1,0 +1,5 @@
+//go:build race
+
+package grpcnaming
+
+const raceDetector = true
