@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/pixiu-llm/gateway/pkg/cluster"
-	"github.com/pixiu-llm/gateway/pkg/cluster/retry"
 	"github.com/pixiu-llm/gateway/pkg/model"
 )
 
@@ -64,10 +63,10 @@ func Validate(b *model.Bootstrap) ([]Warning, error) {
 				return nil, fieldErr(ep2+".id", "duplicate endpoint id %q in cluster %q", ep.ID, c.Name)
 			}
 			ids[ep.ID] = true
-			if err := validateEndpoint(ep); err != nil {
-				var fe *FieldError
-				if errors.As(err, &fe) {
-					return nil, fieldErr(ep2+"."+fe.Path, "%v (cluster %q, endpoint %q)", fe.Err, c.Name, ep.ID)
+			if _, err := cluster.Compile(ep); err != nil {
+				var ee *cluster.EndpointError
+				if errors.As(err, &ee) {
+					return nil, fieldErr(ep2+"."+ee.Key, "%v (cluster %q, endpoint %q)", ee.Err, c.Name, ep.ID)
 				}
 				return nil, fieldErr(ep2, "%v", err)
 			}
@@ -212,40 +211,6 @@ func normalizeLbPolicy(c *model.ClusterConfig, path string) []Warning {
 			Msg: fmt.Sprintf("only RingHashing and MaglevHashing use it; lb_policy is %s", lb)})
 	}
 	return warnings
-}
-
-func validateEndpoint(ep *model.Endpoint) error {
-	sa := ep.Address
-	if len(sa.Domains) == 0 && sa.Address == "" {
-		return fieldErr("socket_address", "endpoint needs socket_address.domains or socket_address.address")
-	}
-	for i, d := range sa.Domains {
-		one := model.SocketAddress{Domains: []string{d}}
-		if _, err := one.Target("https"); err != nil || strings.TrimSpace(d) == "" {
-			if err == nil {
-				err = fmt.Errorf("empty domain")
-			}
-			return &FieldError{Path: fmt.Sprintf("socket_address.domains[%d]", i), Err: err}
-		}
-	}
-	if sa.Port < 0 || sa.Port > 65535 {
-		return fieldErr("socket_address.port", "port %d out of range 0..65535", sa.Port)
-	}
-	if m := ep.LLMMeta; m != nil {
-		if m.HealthCheckInterval < 0 {
-			return fieldErr("llm_meta.health_check_interval", "negative interval %d", m.HealthCheckInterval)
-		}
-		if _, err := retry.New(m.RetryPolicy.Name, m.RetryPolicy.Config); err != nil {
-			return &FieldError{Path: "llm_meta.retry_policy", Err: err}
-		}
-		if err := model.CheckModelNames(m.Models); err != nil {
-			return &FieldError{Path: "llm_meta.models", Err: err}
-		}
-	}
-	if ep.Weight < 0 {
-		return fieldErr("weight", "negative weight %v", ep.Weight)
-	}
-	return nil
 }
 
 func orDefault(v, d int) int {

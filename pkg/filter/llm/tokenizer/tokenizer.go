@@ -97,11 +97,7 @@ func (f *factory) endpointAddress(clusterName, id string) string {
 	if m == nil {
 		return ""
 	}
-	t, err := m.Endpoint.Address.Target("http")
-	if err != nil {
-		return ""
-	}
-	return t.Host
+	return m.Target.Host
 }
 
 // log writes the request's usage line: counts and where they came from, nothing of the content.
