@@ -180,7 +180,7 @@ func validateRouteAction(a *model.RouteAction, path string, clusterNames map[str
 		return nil, fieldErr(path+".cluster", "route has no cluster (set cluster, or model_routing: true)")
 	}
 	return checkRouteCluster(a.Cluster, path+".cluster", clusterNames, adapters,
-		fmt.Sprintf("requests get %d until an adapter provides it", orDefault(a.ClusterNotFoundResponseCode, 503)))
+		fmt.Sprintf("requests get %d until an adapter provides it", a.ClusterNotFoundStatus()))
 }
 
 func checkRouteCluster(name, path string, clusterNames map[string]bool, adapters int, meanwhile string) ([]Warning, error) {
@@ -211,11 +211,4 @@ func normalizeLbPolicy(c *model.ClusterConfig, path string) []Warning {
 			Msg: fmt.Sprintf("only RingHashing and MaglevHashing use it; lb_policy is %s", lb)})
 	}
 	return warnings
-}
-
-func orDefault(v, d int) int {
-	if v == 0 {
-		return d
-	}
-	return v
 }

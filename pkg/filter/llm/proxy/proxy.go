@@ -136,10 +136,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c := p.clusters.Cluster(route.Cluster)
 	if c == nil || len(c.Members) == 0 {
-		status := route.ClusterNotFoundResponseCode
-		if status == 0 {
-			status = http.StatusServiceUnavailable
-		}
+		status := route.ClusterNotFoundStatus()
 		code, format := "cluster_not_found", "cluster %q not found"
 		if c != nil {
 			code, format = "cluster_empty", "cluster %q has no endpoints"
