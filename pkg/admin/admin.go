@@ -142,14 +142,14 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 		secrets := s.secrets()
 		adapters := s.src.Adapters.Adapters()
 		for _, id := range sortedIDs(adapters) {
-			av := adapterView(id, adapters[id], secrets)
+			av, health := adapterView(id, adapters[id], secrets)
 			if !av.ReportsStatus {
 				continue
 			}
 			if v.Adapters == nil {
 				v.Adapters = map[string]AdapterHealth{}
 			}
-			v.Adapters[id] = adapterHealth(av.Status)
+			v.Adapters[id] = health
 		}
 	}
 	status := http.StatusOK
@@ -189,7 +189,8 @@ func (s *Server) registries(w http.ResponseWriter, _ *http.Request) {
 		secrets := s.secrets()
 		adapters := s.src.Adapters.Adapters()
 		for _, id := range sortedIDs(adapters) {
-			v.Adapters = append(v.Adapters, adapterView(id, adapters[id], secrets))
+			av, _ := adapterView(id, adapters[id], secrets)
+			v.Adapters = append(v.Adapters, av)
 		}
 	}
 	writeJSON(w, http.StatusOK, v)
