@@ -291,7 +291,23 @@ func (w *Watch) pass(ctx context.Context) (unreachable bool, err error) {
 			knownListed++
 		}
 	}
+	toRead := w.servicesToRead(listed)
+	w.subscribeNew(listed)
+	results := w.readAll(ctx, toRead)
 
+	var errs []error
+	w.listener.Batch(func() {
+		errs = w.applyReads(results)
+		w.endForgetting(time.Now())
+	})
+	w.reportForgetting(knownListed == 0)
+	w.publishServices()
+	return false, w.passError(ctx, errs)
+}
+
+// servicesToRead marks which watched services the listing names, starts watching new ones, and
+// returns the services whose instance list this pass reads.
+func (w *Watch) servicesToRead(listed map[string]bool) []string {
 	var toRead []string
 	for name := range listed {
 		s := w.services[name]
@@ -312,22 +328,24 @@ func (w *Watch) pass(ctx context.Context) (unreachable bool, err error) {
 			toRead = append(toRead, name)
 		}
 	}
-	w.subscribeNew(listed)
-	results := w.readAll(ctx, toRead)
+	return toRead
+}
 
+// applyReads applies the successful reads and returns the failed ones. Runs inside a batch.
+func (w *Watch) applyReads(results []readResult) []error {
 	var errs []error
-	w.listener.Batch(func() {
-		for _, res := range results {
-			if res.err != nil {
-				errs = append(errs, fmt.Errorf("read instances of service %q: %w", res.service, res.err))
-				continue
-			}
-			w.applyRead(res.service, res.instances, res.at)
+	for _, res := range results {
+		if res.err != nil {
+			errs = append(errs, fmt.Errorf("read instances of service %q: %w", res.service, res.err))
+			continue
 		}
-		w.endForgetting(time.Now())
-	})
-	w.reportForgetting(knownListed == 0)
-	w.publishServices()
+		w.applyRead(res.service, res.instances, res.at)
+	}
+	return errs
+}
+
+// passError joins the failed reads of a pass, saying when the pass ran out of time.
+func (w *Watch) passError(ctx context.Context, errs []error) error {
 	if ctx.Err() != nil && len(errs) > 0 {
 		errs = append([]error{fmt.Errorf("pass not finished within %v", w.cfg.PassDeadline)}, errs...)
 	}
@@ -335,7 +353,7 @@ func (w *Watch) pass(ctx context.Context) (unreachable bool, err error) {
 	if len(errs) > shown+1 {
 		errs = append(errs[:shown], fmt.Errorf("and %d more failed reads", len(errs)-shown))
 	}
-	return false, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // endForgetting leaves the forgetting state when every missing service is back, or removes
