@@ -1,7 +1,7 @@
-// Package base holds what every registry kind shares: the Watch (read passes, forgetting and
+// Package base holds what every protocol shares: the Watch (read passes, forgetting and
 // confirmation rules, one batch per pass) and the Tracker, which remembers the last instance
 // list of each service, converts instances into endpoints, and turns each new list into endpoint
-// changes per (cluster, id). A registry package only provides a Source that reads its registry.
+// changes per (cluster, id). A protocol package only provides a Source that reads its registry.
 package base
 
 import (
@@ -50,7 +50,7 @@ type Tracker struct {
 	dupes    map[endpointKey][]instanceRef
 	refused  map[endpointKey]refusal
 	reported []*registry.MetadataError
-	// rejectionsChanged is set when something rejections are made of changed since the last report.
+	// rejectionsChanged is set when the set of rejections changed since the last report.
 	rejectionsChanged bool
 }
 
