@@ -99,15 +99,11 @@ func New(cfg Config, env filter.Env) (*Proxy, error) {
 	if env.Clusters == nil {
 		return nil, errors.New("no cluster source")
 	}
-	logger := env.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
 	return &Proxy{
 		cfg:       cfg,
 		clusters:  env.Clusters,
 		transport: newTransport(&cfg),
-		logger:    logger.With("filter", Kind),
+		logger:    env.FilterLogger(Kind),
 		metrics:   env.Metrics,
 		warnings:  newWarnLimiter(warnInterval),
 	}, nil

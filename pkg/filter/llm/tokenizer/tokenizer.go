@@ -37,11 +37,7 @@ type plugin struct{}
 func (plugin) Kind() string { return Kind }
 
 func (plugin) CreateFilterFactory(env filter.Env) (filter.HTTPFilterFactory, error) {
-	logger := env.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
-	return &factory{env: env, logger: logger.With("filter", Kind)}, nil
+	return &factory{env: env, logger: env.FilterLogger(Kind)}, nil
 }
 
 type factory struct {
