@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -141,7 +143,7 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	if s.src.Adapters != nil {
 		secrets := s.secrets()
 		adapters := s.src.Adapters.Adapters()
-		for _, id := range sortedIDs(adapters) {
+		for _, id := range slices.Sorted(maps.Keys(adapters)) {
 			av, health := adapterView(id, adapters[id], secrets)
 			if !av.ReportsStatus {
 				continue
@@ -188,7 +190,7 @@ func (s *Server) registries(w http.ResponseWriter, _ *http.Request) {
 	if s.src.Adapters != nil {
 		secrets := s.secrets()
 		adapters := s.src.Adapters.Adapters()
-		for _, id := range sortedIDs(adapters) {
+		for _, id := range slices.Sorted(maps.Keys(adapters)) {
 			av, _ := adapterView(id, adapters[id], secrets)
 			v.Adapters = append(v.Adapters, av)
 		}

@@ -3,7 +3,6 @@ package admin
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/pixiu-llm/gateway/pkg/cluster"
@@ -217,15 +216,6 @@ func adapterHealth(reachable map[string]bool) AdapterHealth {
 		all = all && r
 	}
 	return AdapterHealth{Reachable: &all, Registries: reachable}
-}
-
-func sortedIDs[V any](m map[string]V) []string {
-	ids := make([]string, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
 }
 
 // encode renders v as indented JSON, for humans with curl as much as for tools.

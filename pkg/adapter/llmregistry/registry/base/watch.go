@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -370,7 +372,7 @@ func (w *Watch) endForgetting(now time.Time) {
 	if len(f.missing) == 0 {
 		w.logger.Info("the registry lists every forgotten service again", "after", now.Sub(f.since).Round(time.Millisecond).String())
 	} else {
-		gone := sortedKeys(f.missing)
+		gone := slices.Sorted(maps.Keys(f.missing))
 		for _, name := range gone {
 			w.drop(name)
 		}
@@ -615,7 +617,7 @@ func (w *Watch) applyPushes(ctx context.Context) {
 	}
 	now := time.Now()
 	w.listener.Batch(func() {
-		for _, service := range sortedKeys(pushed) {
+		for _, service := range slices.Sorted(maps.Keys(pushed)) {
 			if s := w.services[service]; s != nil && s.subscribed {
 				w.applyRead(service, pushed[service], now)
 			}
@@ -644,7 +646,7 @@ func (w *Watch) shutdown() {
 }
 
 func (w *Watch) publishServices() {
-	services := sortedKeys(w.services)
+	services := slices.Sorted(maps.Keys(w.services))
 	w.mu.Lock()
 	w.health.Services = services
 	w.mu.Unlock()
@@ -654,7 +656,7 @@ func (w *Watch) publishForgotten() {
 	var f *registry.Forgotten
 	missing := 0
 	if w.forgotten != nil {
-		f = &registry.Forgotten{Since: w.forgotten.since, Until: w.forgotten.until, Missing: sortedKeys(w.forgotten.missing)}
+		f = &registry.Forgotten{Since: w.forgotten.since, Until: w.forgotten.until, Missing: slices.Sorted(maps.Keys(w.forgotten.missing))}
 		missing = len(f.Missing)
 	}
 	w.mu.Lock()
@@ -689,15 +691,6 @@ func (w *Watch) synced() {
 	case !wasUp:
 		w.logger.Info("registry available again")
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // backoff doubles the wait after each failure from min(1s, interval) up to four intervals

@@ -18,8 +18,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -178,7 +180,7 @@ func (h *httpSource) ListServices(ctx context.Context) ([]string, error) {
 			return nil, h.listError(err, 1)
 		}
 		if names, complete := h.collect(list, size, nil); complete {
-			return sortedNames(names), nil
+			return slices.Sorted(maps.Keys(names)), nil
 		}
 		if size >= maxPageSize {
 			break
@@ -201,7 +203,7 @@ func (h *httpSource) walkPages(ctx context.Context, size int) ([]string, error) 
 			break
 		}
 	}
-	return sortedNames(seen), nil
+	return slices.Sorted(maps.Keys(seen)), nil
 }
 
 // collect adds a page's service names to seen (a new set when nil) and reports whether the page
@@ -229,15 +231,6 @@ func (h *httpSource) listError(err error, page int) error {
 		return refused
 	}
 	return fmt.Errorf("list services of group %q (page %d): %w", h.s.Group, page, err)
-}
-
-func sortedNames(set map[string]bool) []string {
-	names := make([]string, 0, len(set))
-	for n := range set {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
 }
 
 // RefusedError is a server that does not serve the Nacos 1.x HTTP API to this client.
