@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
 	"github.com/pixiu-llm/gateway/pkg/llmprovider"
@@ -69,7 +68,7 @@ to this host's address and the domain's port.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return f.register(c) },
 	}
-	f.bind(c.Flags())
+	f.bind(c)
 	return c
 }
 
@@ -90,7 +89,8 @@ func (f *registerFlags) register(c *cobra.Command) error {
 }
 
 // bind declares the command's flags.
-func (f *registerFlags) bind(fl *pflag.FlagSet) {
+func (f *registerFlags) bind(c *cobra.Command) {
+	fl := c.Flags()
 	fl.StringVar(&f.nacos, "nacos", os.Getenv(envNacosAddress), "Nacos address, host:port[,host:port] (default $"+envNacosAddress+")")
 	fl.StringVar(&f.namespace, "namespace", llmprovider.DefaultNamespace, "Nacos namespace id")
 	fl.StringVar(&f.group, "group", llmprovider.DefaultGroup, "Nacos group; must match the gateway adapter's group")
