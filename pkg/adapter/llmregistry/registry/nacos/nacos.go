@@ -18,10 +18,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
 	"os"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -180,7 +178,7 @@ func (h *httpSource) ListServices(ctx context.Context) ([]string, error) {
 			return nil, h.listError(err, 1)
 		}
 		if names, complete := h.collect(list, size, nil); complete {
-			return slices.Sorted(maps.Keys(names)), nil
+			return sortedNames(names), nil
 		}
 		if size >= maxPageSize {
 			break
@@ -203,7 +201,7 @@ func (h *httpSource) walkPages(ctx context.Context, size int) ([]string, error) 
 			break
 		}
 	}
-	return slices.Sorted(maps.Keys(seen)), nil
+	return sortedNames(seen), nil
 }
 
 // collect adds a page's service names to seen (a new set when nil) and reports whether the page
@@ -231,6 +229,15 @@ func (h *httpSource) listError(err error, page int) error {
 		return refused
 	}
 	return fmt.Errorf("list services of group %q (page %d): %w", h.s.Group, page, err)
+}
+
+func sortedNames(set map[string]bool) []string {
+	names := make([]string, 0, len(set))
+	for n := range set {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // RefusedError is a server that does not serve the Nacos 1.x HTTP API to this client.
