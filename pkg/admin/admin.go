@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -141,15 +143,15 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	if s.src.Adapters != nil {
 		secrets := s.secrets()
 		adapters := s.src.Adapters.Adapters()
-		for _, id := range sortedIDs(adapters) {
-			av := adapterView(id, adapters[id], secrets)
+		for _, id := range slices.Sorted(maps.Keys(adapters)) {
+			av, health := adapterView(id, adapters[id], secrets)
 			if !av.ReportsStatus {
 				continue
 			}
 			if v.Adapters == nil {
 				v.Adapters = map[string]AdapterHealth{}
 			}
-			v.Adapters[id] = adapterHealth(av.Status)
+			v.Adapters[id] = health
 		}
 	}
 	status := http.StatusOK
@@ -188,8 +190,9 @@ func (s *Server) registries(w http.ResponseWriter, _ *http.Request) {
 	if s.src.Adapters != nil {
 		secrets := s.secrets()
 		adapters := s.src.Adapters.Adapters()
-		for _, id := range sortedIDs(adapters) {
-			v.Adapters = append(v.Adapters, adapterView(id, adapters[id], secrets))
+		for _, id := range slices.Sorted(maps.Keys(adapters)) {
+			av, _ := adapterView(id, adapters[id], secrets)
+			v.Adapters = append(v.Adapters, av)
 		}
 	}
 	writeJSON(w, http.StatusOK, v)

@@ -71,7 +71,12 @@ type rejection struct {
 	Service, Instance, Key, Reason string
 }
 
-// Status has a concrete result type, like the llmregistry adapter's; the admin API renders it too.
+// Report reports the registry status and its reachability, like the llmregistry adapter's.
+func (f *fakeRegistry) Report() adapter.Report {
+	st := f.Status()
+	return adapter.Report{Status: st, Reachable: map[string]bool{st[0].Name: st[0].Reachable}}
+}
+
 func (f *fakeRegistry) Status() []registryStatus {
 	return []registryStatus{{
 		Name:      "nacos",
@@ -94,7 +99,7 @@ func (silentAdapter) Stop()        {}
 
 type panickyAdapter struct{ silentAdapter }
 
-func (panickyAdapter) Status() any { panic("status exploded with " + canaryKey) }
+func (panickyAdapter) Report() adapter.Report { panic("status exploded with " + canaryKey) }
 
 type adapters map[string]adapter.Adapter
 

@@ -3,8 +3,6 @@ package admin
 import (
 	"encoding/json"
 	"fmt"
-	"reflect"
-	"sort"
 	"time"
 
 	"github.com/pixiu-llm/gateway/pkg/cluster"
@@ -187,94 +185,37 @@ func endpointView(m *cluster.Member, now time.Time, secrets []string) EndpointVi
 	return v
 }
 
-// adapterView asks an adapter for its status and redacts it. A panicking Status is reported,
-// not propagated: the admin API must never take the gateway down.
-func adapterView(id string, a adapter.Adapter, secrets []string) (v AdapterView) {
+// adapterView asks an adapter for its report, redacts its status and summarizes its
+// reachability. A panicking Report is reported, not propagated: the admin API must never take
+// the gateway down.
+func adapterView(id string, a adapter.Adapter, secrets []string) (v AdapterView, h AdapterHealth) {
 	v.ID = id
-	status := statusFunc(a)
-	if status == nil {
-		return v
+	sr, ok := a.(adapter.StatusReporter)
+	if !ok {
+		return v, h
 	}
 	v.ReportsStatus = true
 	defer func() {
 		if r := recover(); r != nil {
-			v.Status = nil
+			v.Status, h = nil, AdapterHealth{}
 			v.Error = redact.Text(fmt.Sprintf("status failed: %v", r), secrets...)
 		}
 	}()
-	v.Status = redact.JSON(status(), secrets...)
-	return v
+	report := sr.Report()
+	v.Status = redact.JSON(report.Status, secrets...)
+	return v, adapterHealth(report.Reachable)
 }
 
-// statusFunc returns the adapter's status method: adapter.StatusReporter's, or else a method
-// `Status() T` with any single result type (Go has no covariant results, so an adapter with
-// `Status() []RegistryStatus` is rendered too). nil when the adapter has neither.
-func statusFunc(a adapter.Adapter) func() any {
-	if sr, ok := a.(adapter.StatusReporter); ok {
-		return sr.Status
+// adapterHealth summarizes reachability per source: reachable when every source is.
+func adapterHealth(reachable map[string]bool) AdapterHealth {
+	if len(reachable) == 0 {
+		return AdapterHealth{}
 	}
-	if a == nil {
-		return nil
-	}
-	m := reflect.ValueOf(a).MethodByName("Status")
-	if !m.IsValid() || m.Type().NumIn() != 0 || m.Type().NumOut() != 1 {
-		return nil
-	}
-	return func() any { return m.Call(nil)[0].Interface() }
-}
-
-// adapterHealth reads the "reachable" convention of adapter.StatusReporter from a redacted
-// status (JSON-shaped: maps, lists, bools).
-func adapterHealth(status any) AdapterHealth {
-	var h AdapterHealth
-	var entries []any
-	switch t := status.(type) {
-	case []any:
-		entries = t
-	case map[string]any:
-		if r, ok := t["reachable"].(bool); ok {
-			h.Reachable = &r
-			return h
-		}
-		entries, _ = t["registries"].([]any)
-	}
-	all, found := true, false
-	for i, e := range entries {
-		obj, ok := e.(map[string]any)
-		if !ok {
-			continue
-		}
-		r, ok := obj["reachable"].(bool)
-		if !ok {
-			continue
-		}
-		found = true
+	all := true
+	for _, r := range reachable {
 		all = all && r
-		name := fmt.Sprintf("#%d", i)
-		for _, k := range []string{"name", "registry", "id"} {
-			if s, ok := obj[k].(string); ok && s != "" {
-				name = s
-				break
-			}
-		}
-		if h.Registries == nil {
-			h.Registries = map[string]bool{}
-		}
-		h.Registries[name] = r
 	}
-	if found {
-		h.Reachable = &all
-	}
-	return h
-}
-
-func sortedIDs[V any](m map[string]V) []string {
-	ids := make([]string, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
+	return AdapterHealth{Reachable: &all, Registries: reachable}
 }
 
 // encode renders v as indented JSON, for humans with curl as much as for tools.

@@ -20,12 +20,31 @@ type Member struct {
 	Source   string
 	// Origin is where an adapter's endpoint comes from (zero for static endpoints).
 	Origin model.Origin
+	// Target is where requests go, compiled from Endpoint.Address; its Scheme is empty when the
+	// address names none.
+	Target model.Target
 	Retry  retry.Policy
 	// Keys are the API keys rotated per request; empty means the client's Authorization passes through.
 	Keys []string
 	// Index is the member's position in cluster order, used for fallback.
 	Index  int
 	Health *Health
+}
+
+// NewMember compiles ep (see Compile) into a member that keeps its health in h.
+func NewMember(ep *model.Endpoint, source string, h *Health) (*Member, error) {
+	c, err := Compile(ep)
+	if err != nil {
+		return nil, err
+	}
+	return &Member{
+		Endpoint: ep,
+		Source:   source,
+		Target:   c.Target,
+		Retry:    c.Retry,
+		Keys:     ep.LLMMeta.Keys(),
+		Health:   h,
+	}, nil
 }
 
 // ID is the endpoint id.

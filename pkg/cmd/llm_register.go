@@ -66,21 +66,30 @@ to this host's address and the domain's port.`,
   The group must be the one the gateway's adapter watches (configs/pixiu-registry.yaml:
   llm-providers).`,
 		Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			inst, err := f.instance()
-			if err != nil {
-				return err
-			}
-			warnUnknownMetaKeys(c.ErrOrStderr(), "--metadata", inst.Metadata)
-			summary, err := llmprovider.Check(inst)
-			if err != nil {
-				return fmt.Errorf("not registered: %w", err)
-			}
-			ctx, stop := signal.NotifyContext(c.Context(), syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
-			return f.run(ctx, c.OutOrStdout(), inst, summary)
-		},
+		RunE: func(c *cobra.Command, _ []string) error { return f.register(c) },
 	}
+	f.bind(c)
+	return c
+}
+
+// register checks the instance the flags describe and keeps it registered until a signal.
+func (f *registerFlags) register(c *cobra.Command) error {
+	inst, err := f.instance()
+	if err != nil {
+		return err
+	}
+	warnUnknownMetaKeys(c.ErrOrStderr(), "--metadata", inst.Metadata)
+	summary, err := llmprovider.Check(inst)
+	if err != nil {
+		return fmt.Errorf("not registered: %w", err)
+	}
+	ctx, stop := signal.NotifyContext(c.Context(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return f.run(ctx, c.OutOrStdout(), inst, summary)
+}
+
+// bind declares the command's flags.
+func (f *registerFlags) bind(c *cobra.Command) {
 	fl := c.Flags()
 	fl.StringVar(&f.nacos, "nacos", os.Getenv(envNacosAddress), "Nacos address, host:port[,host:port] (default $"+envNacosAddress+")")
 	fl.StringVar(&f.namespace, "namespace", llmprovider.DefaultNamespace, "Nacos namespace id")
@@ -103,7 +112,6 @@ to this host's address and the domain's port.`,
 	fl.StringSliceVar(&f.models, "models", nil, "models the endpoint serves, comma separated, e.g. deepseek-chat,deepseek-reasoner (metadata "+registry.KeyModels+")")
 	fl.Float64Var(&f.weight, "weight", 1, "Nacos instance weight (> 0), used by WeightRandom balancing")
 	fl.StringArrayVar(&f.metadata, "metadata", nil, "extra metadata key=value (repeatable)")
-	return c
 }
 
 // instance turns the flags into the instance to register. Every error names its flag.

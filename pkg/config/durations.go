@@ -12,14 +12,8 @@ import (
 // the key with what is wanted. The yaml package's own message ("cannot unmarshal !!str `60
 // seconds` into time.Duration") says neither.
 func checkDurations(n *yaml.Node, t reflect.Type, path string) error {
-	if n.Kind == yaml.DocumentNode {
-		if len(n.Content) == 0 {
-			return nil
-		}
-		n = n.Content[0]
-	}
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
+	if n, t = unwrap(n, t); n == nil {
+		return nil
 	}
 	switch {
 	case t == durationType:

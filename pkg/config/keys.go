@@ -19,14 +19,8 @@ var durationType = reflect.TypeOf(time.Duration(0))
 // unknownKeys reports mapping keys that have no field in t. Free-form maps (plugin configs,
 // metadata) are not checked here; plugins check their own config with Decode.
 func unknownKeys(n *yaml.Node, t reflect.Type, path string) []Warning {
-	if n.Kind == yaml.DocumentNode {
-		if len(n.Content) == 0 {
-			return nil
-		}
-		n = n.Content[0]
-	}
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
+	if n, t = unwrap(n, t); n == nil {
+		return nil
 	}
 	var warnings []Warning
 	switch {
@@ -48,6 +42,21 @@ func unknownKeys(n *yaml.Node, t reflect.Type, path string) []Warning {
 		}
 	}
 	return warnings
+}
+
+// unwrap returns the content of a document node (nil when the document is empty) and the type
+// t points to.
+func unwrap(n *yaml.Node, t reflect.Type) (*yaml.Node, reflect.Type) {
+	if n.Kind == yaml.DocumentNode {
+		if len(n.Content) == 0 {
+			return nil, t
+		}
+		n = n.Content[0]
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return n, t
 }
 
 func unknownKey(line int, path, key string, fields map[string]reflect.Type) Warning {

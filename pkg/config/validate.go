@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/pixiu-llm/gateway/pkg/cluster"
-	"github.com/pixiu-llm/gateway/pkg/cluster/retry"
 	"github.com/pixiu-llm/gateway/pkg/model"
 )
 
@@ -31,118 +30,168 @@ const NetworkFilterHTTPConnectionManager = "dgp.filter.httpconnectionmanager"
 // Validate checks what can be checked without plugins: listeners, clusters, endpoints, routes.
 // Plugin configs (http filters, adapters) are validated when the plugins are applied.
 func Validate(b *model.Bootstrap) ([]Warning, error) {
-	var warnings []Warning
 	sr := &b.StaticResources
-
-	clusterNames := map[string]bool{}
-	for i, c := range sr.Clusters {
-		p := fmt.Sprintf("static_resources.clusters[%d]", i)
-		if c == nil {
-			return nil, fieldErr(p, "empty cluster")
-		}
-		if c.Name == "" {
-			return nil, fieldErr(p+".name", "cluster name is required")
-		}
-		if clusterNames[c.Name] {
-			return nil, fieldErr(p+".name", "duplicate cluster name %q", c.Name)
-		}
-		clusterNames[c.Name] = true
-		warnings = append(warnings, normalizeLbPolicy(c, p)...)
-		if err := cluster.ValidConsistentHash(c.ConsistentHash); err != nil {
-			return nil, &FieldError{Path: p + ".consistent", Err: err}
-		}
-		ids := map[string]bool{}
-		for j, ep := range c.Endpoints {
-			ep2 := fmt.Sprintf("%s.endpoints[%d]", p, j)
-			if ep == nil {
-				return nil, fieldErr(ep2, "empty endpoint")
-			}
-			if ep.ID == "" {
-				return nil, fieldErr(ep2+".id", "endpoint id is required (cluster %q)", c.Name)
-			}
-			if ids[ep.ID] {
-				return nil, fieldErr(ep2+".id", "duplicate endpoint id %q in cluster %q", ep.ID, c.Name)
-			}
-			ids[ep.ID] = true
-			if err := validateEndpoint(ep); err != nil {
-				var fe *FieldError
-				if errors.As(err, &fe) {
-					return nil, fieldErr(ep2+"."+fe.Path, "%v (cluster %q, endpoint %q)", fe.Err, c.Name, ep.ID)
-				}
-				return nil, fieldErr(ep2, "%v", err)
-			}
-		}
+	warnings, clusterNames, err := validateClusters(sr.Clusters)
+	if err != nil {
+		return nil, err
 	}
-
-	adapters := 0
-	for i, a := range sr.Adapters {
-		p := fmt.Sprintf("static_resources.adapters[%d]", i)
-		if a == nil || a.Name == "" {
-			return nil, fieldErr(p+".name", "adapter name is required")
-		}
-		if !a.Disabled {
-			adapters++
-		}
+	adapters, err := countAdapters(sr.Adapters)
+	if err != nil {
+		return nil, err
 	}
-
-	listenerNames := map[string]bool{}
-	for i, l := range sr.Listeners {
-		p := fmt.Sprintf("static_resources.listeners[%d]", i)
-		if l == nil {
-			return nil, fieldErr(p, "empty listener")
-		}
-		if l.Name != "" && listenerNames[l.Name] {
-			return nil, fieldErr(p+".name", "duplicate listener name %q", l.Name)
-		}
-		listenerNames[l.Name] = true
-		if !strings.EqualFold(l.ProtocolType, model.ProtocolTypeHTTP) {
-			return nil, fieldErr(p+".protocol_type", "unsupported protocol_type %q (supported: HTTP)", l.ProtocolType)
-		}
-		sa := l.Address.SocketAddress
-		if sa.Port < 0 || sa.Port > 65535 {
-			return nil, fieldErr(p+".address.socket_address.port", "port %d out of range 0..65535", sa.Port)
-		}
-		if sa.Address != "" && net.ParseIP(sa.Address) == nil && sa.Address != "localhost" {
-			return nil, fieldErr(p+".address.socket_address.address", "%q is not an IP address", sa.Address)
-		}
-		if len(l.FilterChain.Filters) == 0 {
-			return nil, fieldErr(p+".filter_chains.filters", "listener %q has no filters", l.Name)
-		}
-		for j, f := range l.FilterChain.Filters {
-			fp := fmt.Sprintf("%s.filter_chains.filters[%d]", p, j)
-			if f.Name != NetworkFilterHTTPConnectionManager {
-				return nil, fieldErr(fp+".name", "unknown network filter %q (supported: %s)", f.Name, NetworkFilterHTTPConnectionManager)
-			}
-			var hcm model.HTTPConnectionManagerConfig
-			w, err := Decode(f.Config, &hcm, fp+".config")
-			warnings = append(warnings, w...)
-			if err != nil {
-				return warnings, err
-			}
-			for k, r := range hcm.RouteConfig.Routes {
-				rp := fmt.Sprintf("%s.config.route_config.routes[%d]", fp, k)
-				if r == nil {
-					return warnings, fieldErr(rp, "empty route")
-				}
-				if r.Match.Prefix == "" && r.Match.Path == "" {
-					return warnings, fieldErr(rp+".match", "route needs match.prefix or match.path")
-				}
-				w, err := validateRouteAction(&r.Route, rp+".route", clusterNames, adapters)
-				warnings = append(warnings, w...)
-				if err != nil {
-					return warnings, err
-				}
-				if c := r.Route.ClusterNotFoundResponseCode; c != 0 && (c < 400 || c > 599) {
-					return warnings, fieldErr(rp+".route.cluster_not_found_response_code", "%d is not an HTTP error status (400..599)", c)
-				}
-			}
-		}
+	w, err := validateListeners(sr.Listeners, clusterNames, adapters)
+	warnings = append(warnings, w...)
+	if err != nil {
+		return warnings, err
 	}
 	if sd := sr.ShutdownConfig; sd != nil && sd.Timeout < 0 {
 		return warnings, fieldErr("static_resources.shutdown_config.timeout", "negative timeout %s", sd.Timeout)
 	}
 	if b.Metric.Enable && (b.Metric.PrometheusPort <= 0 || b.Metric.PrometheusPort > 65535) {
 		return warnings, fieldErr("metric.prometheus_port", "port %d out of range 1..65535", b.Metric.PrometheusPort)
+	}
+	return warnings, nil
+}
+
+// validateClusters checks the static clusters and returns their names.
+func validateClusters(clusters []*model.ClusterConfig) ([]Warning, map[string]bool, error) {
+	var warnings []Warning
+	names := map[string]bool{}
+	for i, c := range clusters {
+		p := fmt.Sprintf("static_resources.clusters[%d]", i)
+		if c == nil {
+			return nil, nil, fieldErr(p, "empty cluster")
+		}
+		if c.Name == "" {
+			return nil, nil, fieldErr(p+".name", "cluster name is required")
+		}
+		if names[c.Name] {
+			return nil, nil, fieldErr(p+".name", "duplicate cluster name %q", c.Name)
+		}
+		names[c.Name] = true
+		warnings = append(warnings, normalizeLbPolicy(c, p)...)
+		if err := cluster.ValidConsistentHash(c.ConsistentHash); err != nil {
+			return nil, nil, &FieldError{Path: p + ".consistent", Err: err}
+		}
+		if err := validateEndpoints(c, p); err != nil {
+			return nil, nil, err
+		}
+	}
+	return warnings, names, nil
+}
+
+// validateEndpoints checks the endpoints of cluster c, at path p, as the cluster manager will
+// compile them.
+func validateEndpoints(c *model.ClusterConfig, p string) error {
+	ids := map[string]bool{}
+	for j, ep := range c.Endpoints {
+		ep2 := fmt.Sprintf("%s.endpoints[%d]", p, j)
+		if ep == nil {
+			return fieldErr(ep2, "empty endpoint")
+		}
+		if ep.ID == "" {
+			return fieldErr(ep2+".id", "endpoint id is required (cluster %q)", c.Name)
+		}
+		if ids[ep.ID] {
+			return fieldErr(ep2+".id", "duplicate endpoint id %q in cluster %q", ep.ID, c.Name)
+		}
+		ids[ep.ID] = true
+		if _, err := cluster.Compile(ep); err != nil {
+			var ee *cluster.EndpointError
+			if errors.As(err, &ee) {
+				return fieldErr(ep2+"."+ee.Key, "%v (cluster %q, endpoint %q)", ee.Err, c.Name, ep.ID)
+			}
+			return fieldErr(ep2, "%v", err)
+		}
+	}
+	return nil
+}
+
+// countAdapters checks that every adapter has a name and counts the enabled ones.
+func countAdapters(adapters []*model.Adapter) (int, error) {
+	n := 0
+	for i, a := range adapters {
+		if a == nil || a.Name == "" {
+			return 0, fieldErr(fmt.Sprintf("static_resources.adapters[%d].name", i), "adapter name is required")
+		}
+		if !a.Disabled {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// validateListeners checks each listener, its address and its filter chain.
+func validateListeners(listeners []*model.Listener, clusterNames map[string]bool, adapters int) ([]Warning, error) {
+	var warnings []Warning
+	names := map[string]bool{}
+	for i, l := range listeners {
+		p := fmt.Sprintf("static_resources.listeners[%d]", i)
+		if l == nil {
+			return warnings, fieldErr(p, "empty listener")
+		}
+		if l.Name != "" && names[l.Name] {
+			return warnings, fieldErr(p+".name", "duplicate listener name %q", l.Name)
+		}
+		names[l.Name] = true
+		if err := validateListenerAddress(l, p); err != nil {
+			return warnings, err
+		}
+		if len(l.FilterChain.Filters) == 0 {
+			return warnings, fieldErr(p+".filter_chains.filters", "listener %q has no filters", l.Name)
+		}
+		for j, f := range l.FilterChain.Filters {
+			w, err := validateNetworkFilter(f, fmt.Sprintf("%s.filter_chains.filters[%d]", p, j), clusterNames, adapters)
+			warnings = append(warnings, w...)
+			if err != nil {
+				return warnings, err
+			}
+		}
+	}
+	return warnings, nil
+}
+
+// validateListenerAddress checks the listener's protocol and socket address.
+func validateListenerAddress(l *model.Listener, p string) error {
+	if !strings.EqualFold(l.ProtocolType, model.ProtocolTypeHTTP) {
+		return fieldErr(p+".protocol_type", "unsupported protocol_type %q (supported: HTTP)", l.ProtocolType)
+	}
+	sa := l.Address.SocketAddress
+	if sa.Port < 0 || sa.Port > 65535 {
+		return fieldErr(p+".address.socket_address.port", "port %d out of range 0..65535", sa.Port)
+	}
+	if sa.Address != "" && net.ParseIP(sa.Address) == nil && sa.Address != "localhost" {
+		return fieldErr(p+".address.socket_address.address", "%q is not an IP address", sa.Address)
+	}
+	return nil
+}
+
+// validateNetworkFilter decodes the HTTP connection manager at fp and checks its routes.
+func validateNetworkFilter(f model.NetworkFilter, fp string, clusterNames map[string]bool, adapters int) ([]Warning, error) {
+	if f.Name != NetworkFilterHTTPConnectionManager {
+		return nil, fieldErr(fp+".name", "unknown network filter %q (supported: %s)", f.Name, NetworkFilterHTTPConnectionManager)
+	}
+	var hcm model.HTTPConnectionManagerConfig
+	warnings, err := Decode(f.Config, &hcm, fp+".config")
+	if err != nil {
+		return warnings, err
+	}
+	for k, r := range hcm.RouteConfig.Routes {
+		rp := fmt.Sprintf("%s.config.route_config.routes[%d]", fp, k)
+		if r == nil {
+			return warnings, fieldErr(rp, "empty route")
+		}
+		if r.Match.Prefix == "" && r.Match.Path == "" {
+			return warnings, fieldErr(rp+".match", "route needs match.prefix or match.path")
+		}
+		w, err := validateRouteAction(&r.Route, rp+".route", clusterNames, adapters)
+		warnings = append(warnings, w...)
+		if err != nil {
+			return warnings, err
+		}
+		if c := r.Route.ClusterNotFoundResponseCode; c != 0 && (c < 400 || c > 599) {
+			return warnings, fieldErr(rp+".route.cluster_not_found_response_code", "%d is not an HTTP error status (400..599)", c)
+		}
 	}
 	return warnings, nil
 }
@@ -181,7 +230,7 @@ func validateRouteAction(a *model.RouteAction, path string, clusterNames map[str
 		return nil, fieldErr(path+".cluster", "route has no cluster (set cluster, or model_routing: true)")
 	}
 	return checkRouteCluster(a.Cluster, path+".cluster", clusterNames, adapters,
-		fmt.Sprintf("requests get %d until an adapter provides it", orDefault(a.ClusterNotFoundResponseCode, 503)))
+		fmt.Sprintf("requests get %d until an adapter provides it", a.ClusterNotFoundStatus()))
 }
 
 func checkRouteCluster(name, path string, clusterNames map[string]bool, adapters int, meanwhile string) ([]Warning, error) {
@@ -212,45 +261,4 @@ func normalizeLbPolicy(c *model.ClusterConfig, path string) []Warning {
 			Msg: fmt.Sprintf("only RingHashing and MaglevHashing use it; lb_policy is %s", lb)})
 	}
 	return warnings
-}
-
-func validateEndpoint(ep *model.Endpoint) error {
-	sa := ep.Address
-	if len(sa.Domains) == 0 && sa.Address == "" {
-		return fieldErr("socket_address", "endpoint needs socket_address.domains or socket_address.address")
-	}
-	for i, d := range sa.Domains {
-		one := model.SocketAddress{Domains: []string{d}}
-		if _, err := one.Target("https"); err != nil || strings.TrimSpace(d) == "" {
-			if err == nil {
-				err = fmt.Errorf("empty domain")
-			}
-			return &FieldError{Path: fmt.Sprintf("socket_address.domains[%d]", i), Err: err}
-		}
-	}
-	if sa.Port < 0 || sa.Port > 65535 {
-		return fieldErr("socket_address.port", "port %d out of range 0..65535", sa.Port)
-	}
-	if m := ep.LLMMeta; m != nil {
-		if m.HealthCheckInterval < 0 {
-			return fieldErr("llm_meta.health_check_interval", "negative interval %d", m.HealthCheckInterval)
-		}
-		if _, err := retry.New(m.RetryPolicy.Name, m.RetryPolicy.Config); err != nil {
-			return &FieldError{Path: "llm_meta.retry_policy", Err: err}
-		}
-		if err := model.CheckModelNames(m.Models); err != nil {
-			return &FieldError{Path: "llm_meta.models", Err: err}
-		}
-	}
-	if ep.Weight < 0 {
-		return fieldErr("weight", "negative weight %v", ep.Weight)
-	}
-	return nil
-}
-
-func orDefault(v, d int) int {
-	if v == 0 {
-		return d
-	}
-	return v
 }

@@ -58,43 +58,8 @@ func ParseFile(data []byte) (in Instance, addressKnown bool, err error) {
 	in = Instance{Service: "llm-service", Weight: 1}
 	metaNode := top
 	if value(top, "metadata") != nil {
-		metaNode = nil
-		for i := 0; i+1 < len(top.Content); i += 2 {
-			key, v := top.Content[i].Value, top.Content[i+1]
-			switch key {
-			case "service", "group", "ip":
-				if v.Kind != yaml.ScalarNode {
-					return in, false, fmt.Errorf("line %d: %s: want a string", v.Line, key)
-				}
-				switch key {
-				case "service":
-					in.Service = strings.TrimSpace(v.Value)
-				case "group":
-					in.Group = strings.TrimSpace(v.Value)
-				case "ip":
-					in.IP = strings.TrimSpace(v.Value)
-				}
-			case "port":
-				p, err := strconv.ParseUint(strings.TrimSpace(v.Value), 10, 16)
-				if v.Kind != yaml.ScalarNode || err != nil || p == 0 {
-					return in, false, fmt.Errorf("line %d: port: want a port number 1-65535", v.Line)
-				}
-				in.Port = p
-			case "weight":
-				w, err := strconv.ParseFloat(strings.TrimSpace(v.Value), 64)
-				if v.Kind != yaml.ScalarNode || err != nil || w < 0 || math.IsInf(w, 0) {
-					return in, false, fmt.Errorf("line %d: weight: want a number >= 0", v.Line)
-				}
-				in.Weight = w
-			case "metadata":
-				if v.Kind != yaml.MappingNode {
-					return in, false, fmt.Errorf("line %d: metadata: want a mapping of keys to values", v.Line)
-				}
-				metaNode = v
-			default:
-				return in, false, fmt.Errorf("line %d: unknown key %q (an instance file has %s; put gateway settings under metadata)",
-					top.Content[i].Line, key, strings.Join(instanceFileKeys, ", "))
-			}
+		if metaNode, err = readInstanceKeys(top, &in); err != nil {
+			return in, false, err
 		}
 	}
 	if in.Metadata, err = metadataOf(metaNode); err != nil {
@@ -111,6 +76,57 @@ func ParseFile(data []byte) (in Instance, addressKnown bool, err error) {
 		in.Port = unknownPort
 	}
 	return in, addressKnown, nil
+}
+
+// readInstanceKeys reads the keys of the instance form into in and returns its metadata node.
+func readInstanceKeys(top *yaml.Node, in *Instance) (metaNode *yaml.Node, err error) {
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		key, v := top.Content[i].Value, top.Content[i+1]
+		switch key {
+		case "metadata":
+			if v.Kind != yaml.MappingNode {
+				return nil, fmt.Errorf("line %d: metadata: want a mapping of keys to values", v.Line)
+			}
+			metaNode = v
+		case "service", "group", "ip", "port", "weight":
+			if err := setInstanceField(in, key, v); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, fmt.Errorf("line %d: unknown key %q (an instance file has %s; put gateway settings under metadata)",
+				top.Content[i].Line, key, strings.Join(instanceFileKeys, ", "))
+		}
+	}
+	return metaNode, nil
+}
+
+// setInstanceField sets the instance field key (service, group, ip, port or weight) from v.
+func setInstanceField(in *Instance, key string, v *yaml.Node) error {
+	if v.Kind != yaml.ScalarNode && (key == "service" || key == "group" || key == "ip") {
+		return fmt.Errorf("line %d: %s: want a string", v.Line, key)
+	}
+	text := strings.TrimSpace(v.Value)
+	switch key {
+	case "service":
+		in.Service = text
+	case "group":
+		in.Group = text
+	case "ip":
+		in.IP = text
+	case "port":
+		p, err := strconv.ParseUint(text, 10, 16)
+		if v.Kind != yaml.ScalarNode || err != nil || p == 0 {
+			return fmt.Errorf("line %d: port: want a port number 1-65535", v.Line)
+		}
+		in.Port = p
+	case "weight":
+		w, err := strconv.ParseFloat(text, 64)
+		if v.Kind != yaml.ScalarNode || err != nil || w < 0 || math.IsInf(w, 0) {
+			return fmt.Errorf("line %d: weight: want a number >= 0", v.Line)
+		}
+		in.Weight = w
+	}
+	return nil
 }
 
 // metadataOf turns a YAML mapping into Nacos metadata strings.

@@ -13,22 +13,18 @@ type consumerMetrics struct {
 
 func newConsumerMetrics(reg prometheus.Registerer) consumerMetrics {
 	c := consumerMetrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "consumer_requests_total",
-			Help: "Requests of authenticated consumers, by consumer and the status class sent to the client.",
-		}, []string{"consumer", "code"}),
-		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "consumer_tokens_total",
-			Help: "Tokens reported by upstream usage objects, by consumer and kind (prompt, completion, total).",
-		}, []string{"consumer", "kind"}),
-		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "auth_rejected_total",
-			Help: "Requests refused for want of a valid consumer key, by reason (missing, invalid).",
-		}, []string{"reason"}),
-		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "consumer_limited_total",
-			Help: "Requests of a consumer answered 429 by one of its limits (requests_per_minute, tokens_per_minute).",
-		}, []string{"consumer", "limit"}),
+		requests: counter("consumer_requests_total",
+			"Requests of authenticated consumers, by consumer and the status class sent to the client.",
+			"consumer", "code"),
+		tokens: counter("consumer_tokens_total",
+			"Tokens reported by upstream usage objects, by consumer and kind (prompt, completion, total).",
+			"consumer", "kind"),
+		rejected: counter("auth_rejected_total",
+			"Requests refused for want of a valid consumer key, by reason (missing, invalid).",
+			"reason"),
+		limited: counter("consumer_limited_total",
+			"Requests of a consumer answered 429 by one of its limits (requests_per_minute, tokens_per_minute).",
+			"consumer", "limit"),
 	}
 	reg.MustRegister(c.requests, c.tokens, c.rejected, c.limited)
 	return c

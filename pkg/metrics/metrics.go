@@ -70,72 +70,54 @@ func New() *Metrics {
 		Registry:        reg,
 		endpointSources: map[string]map[string]bool{},
 		models:          map[string]bool{},
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "llm_requests_total",
-			Help: "Client requests handled by the LLM proxy, by cluster, final endpoint and status class.",
-		}, []string{"cluster", "endpoint", "code"}),
-		upstreamAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "llm_upstream_attempts_total",
-			Help: "Attempts sent upstream, by cluster, endpoint and outcome (2xx, 3xx, 4xx, 5xx, error, timeout, canceled, other).",
-		}, []string{"cluster", "endpoint", "outcome"}),
-		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "llm_retries_total",
-			Help: "Retries on the same endpoint, by cluster and endpoint.",
-		}, []string{"cluster", "endpoint"}),
-		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "llm_fallbacks_total",
-			Help: "Requests moved on from an endpoint to the next one, by cluster and the endpoint left.",
-		}, []string{"cluster", "endpoint"}),
-		cooldowns: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "llm_cooldowns_total",
-			Help: "Endpoints put into cooldown after exhausting their retries.",
-		}, []string{"cluster", "endpoint"}),
-		streamsCut: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "llm_streams_cut_total",
-			Help: "Answers the gateway ended early, by cluster, endpoint and reason (stream_idle: the upstream sent nothing for streamIdleTimeout).",
-		}, []string{"cluster", "endpoint", "reason"}),
-		upstreamLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: namespace, Name: "llm_upstream_duration_seconds",
-			Help:    "Duration of upstream attempts until the response ended.",
-			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
-		}, []string{"cluster", "endpoint"}),
-		firstByte: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: namespace, Name: "llm_time_to_first_byte_seconds",
-			Help:    "Time from sending an upstream attempt to the first response body byte (first token for streams).",
-			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"cluster", "endpoint"}),
-		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "llm_tokens_total",
-			Help: "Tokens reported by upstream usage objects, by cluster, model and kind (prompt, completion, total). Past 100 distinct models, new ones count as model=\"other\".",
-		}, []string{"cluster", "model", "kind"}),
-		endpoints: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "cluster_endpoints",
-			Help: "Endpoints per cluster by source (static, or the adapter id).",
-		}, []string{"cluster", "source"}),
-		discoveryEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "registry_discovery_events_total",
-			Help: "Endpoint changes applied from a registry, by registry and type (add, update, delete).",
-		}, []string{"registry", "type"}),
-		rejected: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "registry_rejected_instances",
-			Help: "Registered instances currently not routed because their metadata is invalid.",
-		}, []string{"registry"}),
-		registryErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "registry_errors_total",
-			Help: "Failed registry calls, by registry.",
-		}, []string{"registry"}),
-		registryUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "registry_up",
-			Help: "1 when the last registry call succeeded.",
-		}, []string{"registry"}),
-		lastSync: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "registry_last_sync_timestamp_seconds",
-			Help: "Unix time of the last successful full read of the registry.",
-		}, []string{"registry"}),
-		forgotten: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "registry_forgotten_services",
-			Help: "Services a registry stopped listing (it restarted without its data?) whose endpoints are kept routed for the grace period; 0 when none.",
-		}, []string{"registry"}),
+		requests: counter("llm_requests_total",
+			"Client requests handled by the LLM proxy, by cluster, final endpoint and status class.",
+			"cluster", "endpoint", "code"),
+		upstreamAttempts: counter("llm_upstream_attempts_total",
+			"Attempts sent upstream, by cluster, endpoint and outcome (2xx, 3xx, 4xx, 5xx, error, timeout, canceled, other).",
+			"cluster", "endpoint", "outcome"),
+		retries: counter("llm_retries_total",
+			"Retries on the same endpoint, by cluster and endpoint.",
+			"cluster", "endpoint"),
+		fallbacks: counter("llm_fallbacks_total",
+			"Requests moved on from an endpoint to the next one, by cluster and the endpoint left.",
+			"cluster", "endpoint"),
+		cooldowns: counter("llm_cooldowns_total",
+			"Endpoints put into cooldown after exhausting their retries.",
+			"cluster", "endpoint"),
+		streamsCut: counter("llm_streams_cut_total",
+			"Answers the gateway ended early, by cluster, endpoint and reason (stream_idle: the upstream sent nothing for streamIdleTimeout).",
+			"cluster", "endpoint", "reason"),
+		upstreamLatency: histogram("llm_upstream_duration_seconds",
+			"Duration of upstream attempts until the response ended.",
+			[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}, "cluster", "endpoint"),
+		firstByte: histogram("llm_time_to_first_byte_seconds",
+			"Time from sending an upstream attempt to the first response body byte (first token for streams).",
+			[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}, "cluster", "endpoint"),
+		tokens: counter("llm_tokens_total",
+			"Tokens reported by upstream usage objects, by cluster, model and kind (prompt, completion, total). Past 100 distinct models, new ones count as model=\"other\".",
+			"cluster", "model", "kind"),
+		endpoints: gauge("cluster_endpoints",
+			"Endpoints per cluster by source (static, or the adapter id).",
+			"cluster", "source"),
+		discoveryEvents: counter("registry_discovery_events_total",
+			"Endpoint changes applied from a registry, by registry and type (add, update, delete).",
+			"registry", "type"),
+		rejected: gauge("registry_rejected_instances",
+			"Registered instances currently not routed because their metadata is invalid.",
+			"registry"),
+		registryErrors: counter("registry_errors_total",
+			"Failed registry calls, by registry.",
+			"registry"),
+		registryUp: gauge("registry_up",
+			"1 when the last registry call succeeded.",
+			"registry"),
+		lastSync: gauge("registry_last_sync_timestamp_seconds",
+			"Unix time of the last successful full read of the registry.",
+			"registry"),
+		forgotten: gauge("registry_forgotten_services",
+			"Services a registry stopped listing (it restarted without its data?) whose endpoints are kept routed for the grace period; 0 when none.",
+			"registry"),
 	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -146,6 +128,20 @@ func New() *Metrics {
 	)
 	m.consumers = newConsumerMetrics(reg)
 	return m
+}
+
+// counter, gauge and histogram make the gateway's collectors: name without the namespace, help,
+// then the label names.
+func counter(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help}, labels)
+}
+
+func gauge(name, help string, labels ...string) *prometheus.GaugeVec {
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help}, labels)
+}
+
+func histogram(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: name, Help: help, Buckets: buckets}, labels)
 }
 
 // Request counts a finished client request; code is the HTTP status sent to the client.

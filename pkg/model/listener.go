@@ -87,6 +87,19 @@ type RouterMatch struct {
 	Headers []HeaderMatcher `yaml:"headers" json:"headers"`
 }
 
+// DefaultClusterNotFoundResponseCode is the status of a request whose route sets no
+// cluster_not_found_response_code and whose cluster is missing or empty.
+const DefaultClusterNotFoundResponseCode = 503
+
+// ClusterNotFoundStatus is the status a request gets when the route's cluster is missing or
+// empty.
+func (a *RouteAction) ClusterNotFoundStatus() int {
+	if a.ClusterNotFoundResponseCode == 0 {
+		return DefaultClusterNotFoundResponseCode
+	}
+	return a.ClusterNotFoundResponseCode
+}
+
 // HeaderMatcher matches a request header against values, or a regular expression when Regex is set.
 type HeaderMatcher struct {
 	Name   string   `yaml:"name" json:"name"`
@@ -97,8 +110,11 @@ type HeaderMatcher struct {
 // RouteAction names the cluster a matched request goes to, or, with ModelRouting, lets the
 // request's model choose it.
 type RouteAction struct {
-	Cluster                     string `yaml:"cluster" json:"cluster"`
-	ClusterNotFoundResponseCode int    `yaml:"cluster_not_found_response_code" json:"cluster_not_found_response_code" default:"503"`
+	Cluster string `yaml:"cluster" json:"cluster"`
+	// ClusterNotFoundResponseCode answers a request whose cluster does not exist or has no
+	// endpoints. The default tag repeats DefaultClusterNotFoundResponseCode (a tag cannot name a
+	// constant).
+	ClusterNotFoundResponseCode int `yaml:"cluster_not_found_response_code" json:"cluster_not_found_response_code" default:"503"`
 	// ModelRouting sends each request to the cluster whose endpoints list the body's model,
 	// and only to those endpoints. It excludes Cluster.
 	ModelRouting bool `yaml:"model_routing" json:"model_routing,omitempty"`

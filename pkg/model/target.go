@@ -18,6 +18,14 @@ type Target struct {
 	Base   string
 }
 
+// WithScheme returns t with defaultScheme when t names no scheme of its own.
+func (t Target) WithScheme(defaultScheme string) Target {
+	if t.Scheme == "" {
+		t.Scheme = defaultScheme
+	}
+	return t
+}
+
 // Target derives where requests to this address go. The first domain wins over address:port; a domain
 // may be "host", "host:port", "host/base/path" or "scheme://host[:port][/base/path]". Without a
 // scheme of its own the endpoint uses defaultScheme. It allocates nothing for domain endpoints.

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/pixiu-llm/gateway/pkg/cluster"
-	"github.com/pixiu-llm/gateway/pkg/cluster/retry"
 	"github.com/pixiu-llm/gateway/pkg/common/extension/adapter"
 	"github.com/pixiu-llm/gateway/pkg/metrics"
 	"github.com/pixiu-llm/gateway/pkg/model"
@@ -313,41 +312,17 @@ func (cm *ClusterManager) countEndpoints(c *cluster.Cluster) {
 
 // newMember compiles an endpoint into a member. Callers hold cm.mu or own cm exclusively.
 func (cm *ClusterManager) newMember(clusterName string, ep *model.Endpoint, source string) (*cluster.Member, error) {
-	ep = ep.Clone()
-	if len(ep.Address.Domains) == 0 && ep.Address.Address == "" {
-		return nil, fmt.Errorf("no address: set socket_address.domains or socket_address.address")
-	}
-	if _, err := ep.Address.Target("https"); err != nil {
-		return nil, err
-	}
-	if ep.Address.Port < 0 || ep.Address.Port > 65535 {
-		return nil, fmt.Errorf("socket_address.port %d out of range 0..65535", ep.Address.Port)
-	}
-	var name string
-	var config map[string]any
-	if ep.LLMMeta != nil {
-		name, config = ep.LLMMeta.RetryPolicy.Name, ep.LLMMeta.RetryPolicy.Config
-		if ep.LLMMeta.HealthCheckInterval < 0 {
-			return nil, fmt.Errorf("llm_meta.health_check_interval %d is negative", ep.LLMMeta.HealthCheckInterval)
-		}
-	}
-	policy, err := retry.New(name, config)
-	if err != nil {
-		return nil, fmt.Errorf("llm_meta.retry_policy: %w", err)
-	}
 	key := healthKey(clusterName, ep.ID)
 	h := cm.health[key]
 	if h == nil {
 		h = new(cluster.Health)
-		cm.health[key] = h
 	}
-	return &cluster.Member{
-		Endpoint: ep,
-		Source:   source,
-		Retry:    policy,
-		Keys:     ep.LLMMeta.Keys(),
-		Health:   h,
-	}, nil
+	m, err := cluster.NewMember(ep.Clone(), source, h)
+	if err != nil {
+		return nil, err
+	}
+	cm.health[key] = h
+	return m, nil
 }
 
 func healthKey(clusterName, id string) string {

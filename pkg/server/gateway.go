@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/creasty/defaults"
+
 	"github.com/pixiu-llm/gateway/pkg/common/extension/filter"
 	"github.com/pixiu-llm/gateway/pkg/common/redact"
 	"github.com/pixiu-llm/gateway/pkg/config"
@@ -67,11 +69,7 @@ func New(doc *config.Document, logger *slog.Logger, opts ...Option) (*Gateway, e
 	}
 	b := doc.Bootstrap
 	g := &Gateway{Doc: doc, Logger: logger, Metrics: metrics.New()}
-	if b.StaticResources.ShutdownConfig != nil {
-		g.shutdown = *b.StaticResources.ShutdownConfig
-	} else {
-		g.shutdown = model.ShutdownConfig{Timeout: 60 * time.Second, StepTimeout: 10 * time.Second}
-	}
+	g.shutdown = shutdownConfig(b.StaticResources.ShutdownConfig)
 
 	cm, err := NewClusterManager(b.StaticResources.Clusters, g.Metrics)
 	if err != nil {
@@ -182,11 +180,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		}
 		wg.Wait()
 		g.serving.Wait()
-		step := g.shutdown.StepTimeout
-		if step <= 0 {
-			step = 10 * time.Second
-		}
-		g.Adapters.Stop(step)
+		g.Adapters.Stop(g.shutdown.StepTimeout)
 		g.Clusters.Close()
 		g.stopObservability()
 		g.Logger.Info("gateway stopped", "took", time.Since(start).Round(time.Millisecond).String())
@@ -199,4 +193,17 @@ func (g *Gateway) stopListeners() {
 	for _, l := range g.listeners {
 		l.stopFilters()
 	}
+}
+
+// shutdownConfig is c with the defaults of model.ShutdownConfig (its default tags) for what c
+// leaves unset; all defaults when c is nil.
+func shutdownConfig(c *model.ShutdownConfig) model.ShutdownConfig {
+	var sd model.ShutdownConfig
+	if c != nil {
+		sd = *c
+	}
+	if err := defaults.Set(&sd); err != nil {
+		panic(err) // only a malformed default tag fails, which the tests catch
+	}
+	return sd
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/pixiu-llm/gateway/pkg/metrics"
 )
 
-// observability holds the gateway's metrics and admin servers (issue 6). Both are optional:
+// observability holds the gateway's metrics and admin servers. Both are optional:
 // metric.enable and admin.enable switch them on. They start before the listeners, so a port
 // clash fails Start before any traffic is accepted, and stop after the listeners drained, so a
 // scrape during shutdown still works.

@@ -29,9 +29,6 @@ func compileRoute(r *model.Router, path string) (route, error) {
 	cr := route{match: r.Match, action: &model.RouteAction{}}
 	*cr.action = r.Route
 	cr.action.MatchPrefix = r.Match.Prefix
-	if cr.action.ClusterNotFoundResponseCode == 0 {
-		cr.action.ClusterNotFoundResponseCode = http.StatusServiceUnavailable
-	}
 	for i, h := range r.Match.Headers {
 		if h.Name == "" {
 			return route{}, fmt.Errorf("%s.match.headers[%d].name: header name is required", path, i)

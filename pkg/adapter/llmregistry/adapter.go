@@ -43,11 +43,11 @@ func (Plugin) CreateAdapter(cfg *model.Adapter, env adapter.Env) (adapter.Adapte
 
 // Config is the adapter's config block.
 type Config struct {
-	// Registries are the registries to watch, by name.
+	// Registries are the registry entries to watch, by name.
 	Registries map[string]*registry.Config `yaml:"registries" json:"registries"`
 }
 
-// Adapter watches the configured registries and applies what they discover.
+// Adapter watches its registry entries and applies what their watchers discover.
 type Adapter struct {
 	env    adapter.Env
 	logger *slog.Logger
@@ -64,13 +64,13 @@ type Adapter struct {
 	stopOnce  sync.Once
 }
 
-// watched is one configured registry and its listener.
+// watched is one registry entry, its watcher and its listener.
 type watched struct {
 	name     string
 	cfg      registry.Config
 	registry registry.Registry
 	adapter  *Adapter
-	// rejected is the registry's current rejection set; guarded by adapter.mu.
+	// rejected is the entry's current rejection set; guarded by adapter.mu.
 	rejected []*registry.MetadataError
 	// batch is the cluster manager batch of the Batch call in progress, if any. Listener calls
 	// of one registry are serialized, so only that registry's goroutine touches it.
@@ -80,8 +80,8 @@ type watched struct {
 // Config implements adapter.Adapter.
 func (a *Adapter) Config() any { return &a.cfg }
 
-// Apply builds one registry per configured entry. Every error names the registry; on error no
-// registry is kept.
+// Apply builds one watcher per registry entry. Every error names the entry; on error no
+// watcher is kept.
 func (a *Adapter) Apply() error {
 	if len(a.cfg.Registries) == 0 {
 		return fmt.Errorf("registries: no registry configured")
@@ -145,7 +145,7 @@ func (a *Adapter) warnUnknownKeys() {
 	}
 }
 
-// Start starts every registry watch; it returns at once.
+// Start starts every watcher; it returns at once.
 func (a *Adapter) Start() {
 	a.startOnce.Do(func() {
 		for _, w := range a.registries {
@@ -154,7 +154,7 @@ func (a *Adapter) Start() {
 	})
 }
 
-// Stop stops every registry watch and waits for them. Endpoints already applied stay in the
+// Stop stops every watcher and waits for them. Endpoints already applied stay in the
 // clusters: the gateway is shutting down, and in-flight requests may still use them.
 func (a *Adapter) Stop() {
 	a.stopOnce.Do(func() {
@@ -186,7 +186,7 @@ func (w *watched) Batch(fn func()) {
 
 // OnAddEndpoint inserts the endpoint into its cluster (created when absent) or replaces the one
 // with the same id entirely, LLM settings included. The cluster manager refuses an id that
-// belongs to a static endpoint or to another registry.
+// belongs to a static endpoint or to another registry entry.
 func (w *watched) OnAddEndpoint(ev registry.Event) error {
 	if ev.Endpoint == nil {
 		return fmt.Errorf("endpoint event without endpoint")
@@ -209,7 +209,7 @@ func (w *watched) OnAddEndpoint(ev registry.Event) error {
 	return nil
 }
 
-// OnRemoveEndpoint removes the endpoint by id, if this registry added it.
+// OnRemoveEndpoint removes the endpoint by id, if this registry entry added it.
 func (w *watched) OnRemoveEndpoint(ev registry.Event) {
 	if ev.Endpoint == nil {
 		return
@@ -238,7 +238,7 @@ func (w *watched) applied(kind remoting.EventType, attrs []any) {
 	w.adapter.logger.Info(appliedMessages[kind], attrs...)
 }
 
-// OnRejections records the registry's rejection set and logs what changed in it.
+// OnRejections records the entry's rejection set and logs what changed in it.
 func (w *watched) OnRejections(rejections []*registry.MetadataError) {
 	a := w.adapter
 	a.mu.Lock()

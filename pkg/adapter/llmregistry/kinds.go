@@ -1,6 +1,6 @@
 package llmregistry
 
-// The built-in registry kinds. Each registers its factory from init; a new kind is one more
+// The built-in protocols. Each registers its factory from init; a new protocol is one more
 // import here, and nothing else in this package changes.
 import (
 	_ "github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry/nacos"

@@ -3,6 +3,8 @@ package llmregistry
 import (
 	"sort"
 	"time"
+
+	"github.com/pixiu-llm/gateway/pkg/common/extension/adapter"
 )
 
 // RegistryStatus is one watched registry as the admin API shows it. It holds no secrets: no
@@ -58,6 +60,19 @@ type RejectedInstance struct {
 	Instance string `json:"instance"`
 	Key      string `json:"key"`
 	Reason   string `json:"reason"`
+}
+
+var _ adapter.StatusReporter = (*Adapter)(nil)
+
+// Report is the adapter's status for the admin API: every configured registry and whether it is
+// reachable.
+func (a *Adapter) Report() adapter.Report {
+	registries := a.Status()
+	reachable := make(map[string]bool, len(registries))
+	for _, r := range registries {
+		reachable[r.Name] = r.Reachable
+	}
+	return adapter.Report{Status: registries, Reachable: reachable}
 }
 
 // Status reports every configured registry, sorted by name.

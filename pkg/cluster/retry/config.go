@@ -39,13 +39,10 @@ func CheckKeys(config map[string]any, known ...string) error {
 // IntParam reads a whole number in [0, max] from config[key]; def when the key is absent.
 // Fractions, negatives, values above max and non-numbers are errors.
 func IntParam(config map[string]any, key string, def, max int) (int, error) {
-	v, ok := config[key]
-	if !ok || v == nil {
-		return def, nil
-	}
-	f, err := number(v)
+	v := config[key]
+	f, err := FloatParam(config, key, float64(def))
 	if err != nil {
-		return 0, fmt.Errorf("config key %q: %w", key, err)
+		return 0, err
 	}
 	switch {
 	case f != math.Trunc(f):

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pixiu-llm/gateway/pkg/cluster"
 	"github.com/pixiu-llm/gateway/pkg/cluster/retry"
 	"github.com/pixiu-llm/gateway/pkg/common/redact"
 	"github.com/pixiu-llm/gateway/pkg/model"
@@ -92,141 +93,210 @@ func (e *MetadataError) Error() string {
 // *MetadataError naming the first offending key. It does not look at Serving: whether the
 // instance may carry traffic is the caller's decision.
 func InstanceToEndpoint(in Instance) (clusterName string, ep *model.Endpoint, err error) {
-	fail := func(key, format string, args ...any) (string, *model.Endpoint, error) {
-		return "", nil, &MetadataError{Service: in.Service, Instance: in.Key(), Key: key, Reason: fmt.Sprintf(format, args...)}
+	meta := metadata(in.Metadata)
+	clusterName, ep, bad := readIdentity(in, meta)
+	if bad == nil {
+		bad = readAddress(in, meta, &ep.Address)
 	}
-	meta := in.Metadata
-	get := func(key string) string { return strings.TrimSpace(meta[key]) }
+	if bad == nil {
+		bad = readLLMMeta(meta, ep.LLMMeta)
+	}
+	if bad == nil {
+		bad = compile(ep)
+	}
+	if bad != nil {
+		bad.Service, bad.Instance = in.Service, in.Key()
+		return "", nil, bad
+	}
+	ep.Metadata = meta.unknown()
+	return clusterName, ep, nil
+}
 
-	clusterName = get(KeyCluster)
+// metadata is an instance's metadata as the conversion reads it.
+type metadata map[string]string
+
+// get is the value of key, spaces around it ignored.
+func (m metadata) get(key string) string { return strings.TrimSpace(m[key]) }
+
+// unknown is the metadata the conversion does not consume, kept as endpoint metadata.
+func (m metadata) unknown() map[string]string {
+	var out map[string]string
+	for k, v := range m {
+		if gatewayKeys[k] || strings.HasPrefix(k, internalPrefix) {
+			continue
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// rejection is a *MetadataError whose caller fills in the service and instance.
+func rejection(key, format string, args ...any) *MetadataError {
+	return &MetadataError{Key: key, Reason: fmt.Sprintf(format, args...)}
+}
+
+// readIdentity reads the cluster the instance joins and starts its endpoint: id, name, weight.
+func readIdentity(in Instance, meta metadata) (string, *model.Endpoint, *MetadataError) {
+	clusterName := meta.get(KeyCluster)
 	if clusterName == "" {
-		return fail(KeyCluster, "missing: the instance names no gateway cluster, so it is not routed")
+		return "", nil, rejection(KeyCluster, "missing: the instance names no gateway cluster, so it is not routed")
 	}
 	if math.IsNaN(in.Weight) || math.IsInf(in.Weight, 0) || in.Weight < 0 {
-		return fail("weight", "instance weight %v is not a finite non-negative number", in.Weight)
+		return "", nil, rejection("weight", "instance weight %v is not a finite non-negative number", in.Weight)
 	}
-
-	id := get(KeyID)
+	id := meta.get(KeyID)
 	if id == "" {
 		id = derivedID(in)
 		if id == "" {
-			return fail(KeyID, "missing, and the instance has neither ip:port nor an instance id to derive one from")
+			return "", nil, rejection(KeyID, "missing, and the instance has neither ip:port nor an instance id to derive one from")
 		}
 	}
-
-	ep = &model.Endpoint{ID: id, Name: get(KeyName), Weight: in.Weight, LLMMeta: &model.LLMMeta{}}
+	ep := &model.Endpoint{ID: id, Name: meta.get(KeyName), Weight: in.Weight, LLMMeta: &model.LLMMeta{}}
 	if ep.Name == "" {
 		ep.Name = id
 	}
+	return clusterName, ep, nil
+}
 
-	// Address: the instance's own ip and port unless metadata overrides them; domains, when set,
-	// are what the proxy dials.
-	ep.Address.Address, ep.Address.Port = in.IP, in.Port
-	if v := get(KeyIP); v != "" {
+// readAddress sets where the endpoint is dialled: the instance's own ip and port unless
+// metadata overrides them; domains, when set, are what the proxy dials.
+func readAddress(in Instance, meta metadata, addr *model.SocketAddress) *MetadataError {
+	addr.Address, addr.Port = in.IP, in.Port
+	if v := meta.get(KeyIP); v != "" {
 		if !validHost(v) {
-			return fail(KeyIP, "%s is not an ip address or host name", quote(v))
+			return rejection(KeyIP, "%s is not an ip address or host name", quote(v))
 		}
-		ep.Address.Address = v
+		addr.Address = v
 	}
-	if v := get(KeyPort); v != "" {
+	if v := meta.get(KeyPort); v != "" {
 		p, err := strconv.Atoi(v)
 		if err != nil || p < 1 || p > 65535 {
-			return fail(KeyPort, "%s is not a port number (1-65535)", quote(v))
+			return rejection(KeyPort, "%s is not a port number (1-65535)", quote(v))
 		}
-		ep.Address.Port = p
+		addr.Port = p
 	}
-	if v := get(KeyAddress); v != "" {
-		for _, d := range strings.Split(v, ",") {
-			d = strings.TrimSpace(d)
-			if d == "" {
-				continue
-			}
-			if err := validDomain(d); err != nil {
-				return fail(KeyAddress, "%s: %v", quote(d), err)
-			}
-			ep.Address.Domains = append(ep.Address.Domains, d)
+	if v := meta.get(KeyAddress); v != "" {
+		domains, bad := readDomains(v)
+		if bad != nil {
+			return bad
 		}
-		if len(ep.Address.Domains) == 0 {
-			return fail(KeyAddress, "%s lists no host", quote(v))
-		}
+		addr.Domains = domains
 	}
-	if len(ep.Address.Domains) == 0 {
-		if ep.Address.Address == "" {
-			return fail(KeyIP, "no address to dial: the instance has no ip and metadata sets neither ip nor address")
-		}
-		if ep.Address.Port < 1 || ep.Address.Port > 65535 {
-			return fail(KeyPort, "no port to dial: instance port %d is not usable and metadata sets no port", ep.Address.Port)
-		}
+	if len(addr.Domains) > 0 {
+		return nil
 	}
+	if addr.Address == "" {
+		return rejection(KeyIP, "no address to dial: the instance has no ip and metadata sets neither ip nor address")
+	}
+	if addr.Port < 1 || addr.Port > 65535 {
+		return rejection(KeyPort, "no port to dial: instance port %d is not usable and metadata sets no port", addr.Port)
+	}
+	return nil
+}
 
-	llm := ep.LLMMeta
-	if v := get(KeyFallback); v != "" {
+// readDomains reads the address key: domains separated by commas.
+func readDomains(v string) ([]string, *MetadataError) {
+	var domains []string
+	for _, d := range strings.Split(v, ",") {
+		d = strings.TrimSpace(d)
+		if d == "" {
+			continue
+		}
+		if err := validDomain(d); err != nil {
+			return nil, rejection(KeyAddress, "%s: %v", quote(d), err)
+		}
+		domains = append(domains, d)
+	}
+	if len(domains) == 0 {
+		return nil, rejection(KeyAddress, "%s lists no host", quote(v))
+	}
+	return domains, nil
+}
+
+// readLLMMeta reads the llm-meta.* keys into llm.
+func readLLMMeta(meta metadata, llm *model.LLMMeta) *MetadataError {
+	if v := meta.get(KeyFallback); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return fail(KeyFallback, "%s is not a boolean (true or false)", quote(v))
+			return rejection(KeyFallback, "%s is not a boolean (true or false)", quote(v))
 		}
 		llm.Fallback = b
 	}
-	llm.APIKey = get(KeyAPIKey)
-	if v := get(KeyAPIKeys); v != "" {
+	llm.APIKey = meta.get(KeyAPIKey)
+	if v := meta.get(KeyAPIKeys); v != "" {
 		keys, reason := parseAPIKeys(v)
 		if reason != "" {
-			return fail(KeyAPIKeys, "%s", reason)
+			return rejection(KeyAPIKeys, "%s", reason)
 		}
 		llm.APIKeys = keys
 	}
-	if v := get(KeyHealthCheckInterval); v != "" {
+	if v := meta.get(KeyHealthCheckInterval); v != "" {
 		ms, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || ms < 0 {
-			return fail(KeyHealthCheckInterval, "%s is not a non-negative number of milliseconds", quote(v))
+			return rejection(KeyHealthCheckInterval, "%s is not a non-negative number of milliseconds", quote(v))
 		}
 		llm.HealthCheckInterval = ms
 	}
-	if v := get(KeyModels); v != "" {
-		models, err := parseModels(v)
-		if err != nil {
-			return fail(KeyModels, "%v", err)
-		}
-		llm.Models = models
+	if v := meta.get(KeyModels); v != "" {
+		llm.Models = splitModels(v)
 	}
+	return readRetryPolicy(meta, &llm.RetryPolicy)
+}
 
-	name, rawConfig := get(KeyRetryPolicyName), get(KeyRetryPolicyConfig)
+// readRetryPolicy reads the policy's name and JSON config; compile checks that they make a policy.
+func readRetryPolicy(meta metadata, rp *model.RetryPolicy) *MetadataError {
+	name, rawConfig := meta.get(KeyRetryPolicyName), meta.get(KeyRetryPolicyConfig)
 	var config map[string]any
 	if rawConfig != "" {
 		var v any
 		if err := json.Unmarshal([]byte(rawConfig), &v); err != nil {
-			return fail(KeyRetryPolicyConfig, "%s is not valid JSON: %v", quote(rawConfig), jsonProblem(err))
+			return rejection(KeyRetryPolicyConfig, "%s is not valid JSON: %v", quote(rawConfig), jsonProblem(err))
 		}
 		if v != nil {
 			m, ok := v.(map[string]any)
 			if !ok {
-				return fail(KeyRetryPolicyConfig, "%s is not a JSON object", quote(rawConfig))
+				return rejection(KeyRetryPolicyConfig, "%s is not a JSON object", quote(rawConfig))
 			}
 			config = m
 		}
 	}
 	if name != "" && !knownPolicy(name) {
-		return fail(KeyRetryPolicyName, "unknown retry policy %s (known: %s)", quote(name), strings.Join(retry.Names(), ", "))
+		return rejection(KeyRetryPolicyName, "unknown retry policy %s (known: %s)", quote(name), strings.Join(retry.Names(), ", "))
 	}
-	policy, err := retry.New(name, config)
-	if err != nil {
-		return fail(KeyRetryPolicyConfig, "%v", err)
-	}
-	if name != "" {
-		name = policy.Name()
-	}
-	llm.RetryPolicy = model.RetryPolicy{Name: name, Config: config}
+	*rp = model.RetryPolicy{Name: name, Config: config}
+	return nil
+}
 
-	for k, v := range meta {
-		if gatewayKeys[k] || strings.HasPrefix(k, internalPrefix) {
-			continue
+// endpointKeys maps the endpoint keys cluster.Compile names to the metadata keys they come from.
+var endpointKeys = map[string]string{
+	"weight":                         "weight",
+	"socket_address":                 KeyAddress,
+	"socket_address.port":            KeyPort,
+	"llm_meta.health_check_interval": KeyHealthCheckInterval,
+	"llm_meta.models":                KeyModels,
+	"llm_meta.retry_policy":          KeyRetryPolicyConfig,
+}
+
+// compile runs the check every endpoint goes through (cluster.Compile), so that an instance the
+// cluster manager would refuse is rejected here with the metadata key at fault; it also writes
+// the retry policy's canonical name.
+func compile(ep *model.Endpoint) *MetadataError {
+	c, err := cluster.Compile(ep)
+	if err != nil {
+		key := KeyAddress
+		var ee *cluster.EndpointError
+		if errors.As(err, &ee) && endpointKeys[ee.Key] != "" {
+			key, err = endpointKeys[ee.Key], ee.Err
 		}
-		if ep.Metadata == nil {
-			ep.Metadata = map[string]string{}
-		}
-		ep.Metadata[k] = v
+		return rejection(key, "%v", err)
 	}
-	return clusterName, ep, nil
+	if ep.LLMMeta.RetryPolicy.Name != "" {
+		ep.LLMMeta.RetryPolicy.Name = c.Retry.Name()
+	}
+	return nil
 }
 
 // derivedID is the endpoint id of an instance whose metadata sets none: stable for as long as the
@@ -239,14 +309,14 @@ func derivedID(in Instance) string {
 	return in.Service + "@" + key
 }
 
-// parseModels reads llm-meta.models: model names separated by commas, spaces around them
+// splitModels reads llm-meta.models: model names separated by commas, spaces around them
 // ignored.
-func parseModels(v string) ([]string, error) {
+func splitModels(v string) []string {
 	names := strings.Split(v, ",")
 	for i := range names {
 		names[i] = strings.TrimSpace(names[i])
 	}
-	return names, model.CheckModelNames(names)
+	return names
 }
 
 func knownPolicy(name string) bool {

@@ -1,9 +1,11 @@
-// Package registry defines what a service registry must provide to the LLM registry adapter
-// (dgp.adapter.llmregistrycenter): the Registry and Listener interfaces, the factories keyed by
-// protocol, and the conversion of a registered instance into a gateway endpoint.
+// Package registry defines what the LLM registry adapter (dgp.adapter.llmregistrycenter) needs
+// to watch a service registry: the Registry (the watcher of one registry entry) and Listener
+// interfaces, the factories keyed by protocol, and the conversion of a registered instance into
+// a gateway endpoint. The words (registry, registry entry, protocol, watcher) are defined in
+// package llmregistry.
 //
-// A registry only produces endpoint events; the adapter core applies them to the gateway's
-// clusters. Adding a registry kind means adding a package that calls Register from init.
+// A watcher only produces endpoint events; the adapter applies them to the gateway's clusters.
+// Adding a protocol means adding a package that calls Register from init.
 package registry
 
 import (
@@ -132,7 +134,7 @@ type Listener interface {
 	OnRejections(rejections []*MetadataError)
 }
 
-// Registry watches one registry. Its life: built by a Factory (config checked, nothing started),
+// Registry is the watcher of one registry entry. Its life: built by a Factory (config checked, nothing started),
 // Start (returns at once; watching and retrying happen in the background), Stop.
 type Registry interface {
 	// Start begins delivering changes to l. It never blocks on the registry.

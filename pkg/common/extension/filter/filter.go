@@ -54,6 +54,16 @@ type Env struct {
 	Metrics *metrics.Metrics
 }
 
+// FilterLogger is the logger a filter of kind logs with: Logger (slog's default when nil)
+// with the filter's kind.
+func (e Env) FilterLogger(kind string) *slog.Logger {
+	logger := e.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return logger.With("filter", kind)
+}
+
 type routeKey struct{}
 
 // WithRoute returns a context carrying the route a request matched.

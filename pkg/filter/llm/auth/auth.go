@@ -41,11 +41,7 @@ type plugin struct{}
 func (plugin) Kind() string { return Kind }
 
 func (plugin) CreateFilterFactory(env filter.Env) (filter.HTTPFilterFactory, error) {
-	logger := env.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
-	return &factory{metrics: env.Metrics, logger: logger.With("filter", Kind)}, nil
+	return &factory{metrics: env.Metrics, logger: env.FilterLogger(Kind)}, nil
 }
 
 // factory is one configured instance of the filter.

@@ -138,12 +138,7 @@ func (x *exchange) nextMember(m *cluster.Member, rest []*cluster.Member, first b
 func (x *exchange) tryEndpoint(m *cluster.Member, waiting int) outcome {
 	x.lastMember = m
 	x.rec.Tried = append(x.rec.Tried, m.ID())
-	t, err := targetOf(&m.Endpoint.Address, x.p.cfg.Scheme)
-	if err != nil {
-		x.p.logger.Error("endpoint has an unusable address", "cluster", x.cluster.Name, "endpoint", m.ID(), "error", err)
-		x.failures = append(x.failures, failure{endpoint: m.ID(), kind: "unusable address"})
-		return exhausted
-	}
+	t := m.Target.WithScheme(x.p.cfg.Scheme)
 	policyAttempts, policy := 1, m.Retry
 	if policy != nil {
 		policyAttempts = max(policy.Attempts(), 1)

@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pixiu-llm/gateway/pkg/cluster"
-	"github.com/pixiu-llm/gateway/pkg/cluster/retry"
 	_ "github.com/pixiu-llm/gateway/pkg/cluster/retry/noretry"
 	"github.com/pixiu-llm/gateway/pkg/common/extension/filter"
 	"github.com/pixiu-llm/gateway/pkg/model"
@@ -50,13 +49,9 @@ func TestHTTP2Upstream(t *testing.T) {
 	upstream.StartTLS()
 	t.Cleanup(upstream.Close)
 
-	policy, err := retry.New("", nil)
+	member, err := cluster.NewMember(&model.Endpoint{ID: "h2", Address: model.SocketAddress{Domains: []string{upstream.Listener.Addr().String()}}},
+		cluster.SourceStatic, new(cluster.Health))
 	require.NoError(t, err)
-	member := &cluster.Member{
-		Endpoint: &model.Endpoint{ID: "h2", Address: model.SocketAddress{Domains: []string{upstream.Listener.Addr().String()}}},
-		Retry:    policy,
-		Health:   new(cluster.Health),
-	}
 	c := cluster.New("chat", "", []*cluster.Member{member}, nil)
 	p, err := New(Config{Timeout: 5 * time.Second, Scheme: "https"}, filter.Env{Clusters: oneCluster{c}})
 	require.NoError(t, err)

@@ -99,15 +99,11 @@ func New(cfg Config, env filter.Env) (*Proxy, error) {
 	if env.Clusters == nil {
 		return nil, errors.New("no cluster source")
 	}
-	logger := env.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
 	return &Proxy{
 		cfg:       cfg,
 		clusters:  env.Clusters,
 		transport: newTransport(&cfg),
-		logger:    logger.With("filter", Kind),
+		logger:    env.FilterLogger(Kind),
 		metrics:   env.Metrics,
 		warnings:  newWarnLimiter(warnInterval),
 	}, nil
@@ -136,10 +132,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c := p.clusters.Cluster(route.Cluster)
 	if c == nil || len(c.Members) == 0 {
-		status := route.ClusterNotFoundResponseCode
-		if status == 0 {
-			status = http.StatusServiceUnavailable
-		}
+		status := route.ClusterNotFoundStatus()
 		code, format := "cluster_not_found", "cluster %q not found"
 		if c != nil {
 			code, format = "cluster_empty", "cluster %q has no endpoints"

@@ -19,7 +19,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pixiu-llm/gateway/pkg/cluster"
-	"github.com/pixiu-llm/gateway/pkg/cluster/retry"
 	"github.com/pixiu-llm/gateway/pkg/common/extension/filter"
 	"github.com/pixiu-llm/gateway/pkg/config"
 	"github.com/pixiu-llm/gateway/pkg/filter/llm/proxy"
@@ -389,10 +388,11 @@ func TestShutdownClosesUpstreamConnections(t *testing.T) {
 // the upstream's answer at once.
 func TestRetryAfterPastTheRequestDeadlineIsNotAwaited(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithDefault(llmstub.Status(429).WithHeader("Retry-After", "5")))
-	policy, err := retry.New("CountBased", map[string]any{"times": 3, "maxInterval": "10s"})
+	ep := &model.Endpoint{ID: "slow-down", Address: model.SocketAddress{Domains: []string{stub.Addr()}},
+		LLMMeta: &model.LLMMeta{RetryPolicy: model.RetryPolicy{Name: "CountBased", Config: map[string]any{"times": 3, "maxInterval": "10s"}}}}
+	member, err := cluster.NewMember(ep, cluster.SourceStatic, new(cluster.Health))
 	require.NoError(t, err)
-	ep := &model.Endpoint{ID: "slow-down", Address: model.SocketAddress{Domains: []string{stub.Addr()}}}
-	c := cluster.New("chat", "", []*cluster.Member{{Endpoint: ep, Retry: policy, Health: new(cluster.Health)}}, nil)
+	c := cluster.New("chat", "", []*cluster.Member{member}, nil)
 	p, err := proxy.New(proxy.Config{Scheme: "http"}, filter.Env{Clusters: clusterSource{"chat": c}})
 	require.NoError(t, err)
 	t.Cleanup(p.Close)

@@ -12,7 +12,7 @@ import (
 // to a plain-HTTP endpoint looks like: the endpoint answers the TLS hello with HTTP ("first
 // record does not look like a TLS handshake") or just closes the connection (EOF).
 func withSchemeHint(kind string, err error, m *cluster.Member, defaultScheme string) string {
-	if t, terr := targetOf(&m.Endpoint.Address, defaultScheme); terr != nil || t.Scheme != "https" {
+	if m.Target.WithScheme(defaultScheme).Scheme != "https" {
 		return kind
 	}
 	var record tls.RecordHeaderError

@@ -10,10 +10,6 @@ import (
 // target is where an endpoint's requests go; see model.SocketAddress.Target.
 type target = model.Target
 
-func targetOf(addr *model.SocketAddress, defaultScheme string) (target, error) {
-	return addr.Target(defaultScheme)
-}
-
 // upstreamURL builds the URL of one attempt: target scheme and host, then the base path joined
 // with the request path, then the request query.
 func upstreamURL(t target, in *url.URL) *url.URL {

@@ -41,7 +41,7 @@ func TestTargetOf(t *testing.T) {
 		{"empty port host", model.SocketAddress{Domains: []string{":8080"}}, target{}, "no host"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := targetOf(&tc.addr, "https")
+			got, err := tc.addr.Target("https")
 			if tc.wantErr != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tc.wantErr)
@@ -57,7 +57,7 @@ func TestTargetOf(t *testing.T) {
 }
 
 func TestTargetOfNeverEchoesCredentials(t *testing.T) {
-	_, err := targetOf(&model.SocketAddress{Domains: []string{"https://user:s3cret@api.example/v1"}}, "https")
+	_, err := (&model.SocketAddress{Domains: []string{"https://user:s3cret@api.example/v1"}}).Target("https")
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "s3cret")
 	assert.Contains(t, err.Error(), "llm_meta.api_key")
@@ -109,7 +109,7 @@ func TestJoinBasePath(t *testing.T) {
 func TestTargetOfDomainDoesNotAllocate(t *testing.T) {
 	addr := &model.SocketAddress{Domains: []string{"http://127.0.0.1:8080/v1"}}
 	allocs := testing.AllocsPerRun(100, func() {
-		if _, err := targetOf(addr, "https"); err != nil {
+		if _, err := addr.Target("https"); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -131,7 +131,7 @@ func BenchmarkTargetOf(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				t, err := targetOf(&tc.addr, "https")
+				t, err := tc.addr.Target("https")
 				if err != nil {
 					b.Fatal(err)
 				}

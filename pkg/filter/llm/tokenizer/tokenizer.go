@@ -37,11 +37,7 @@ type plugin struct{}
 func (plugin) Kind() string { return Kind }
 
 func (plugin) CreateFilterFactory(env filter.Env) (filter.HTTPFilterFactory, error) {
-	logger := env.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
-	return &factory{env: env, logger: logger.With("filter", Kind)}, nil
+	return &factory{env: env, logger: env.FilterLogger(Kind)}, nil
 }
 
 type factory struct {
@@ -97,11 +93,7 @@ func (f *factory) endpointAddress(clusterName, id string) string {
 	if m == nil {
 		return ""
 	}
-	t, err := m.Endpoint.Address.Target("http")
-	if err != nil {
-		return ""
-	}
-	return t.Host
+	return m.Target.Host
 }
 
 // log writes the request's usage line: counts and where they came from, nothing of the content.

@@ -1,7 +1,7 @@
-// Package base holds what every registry kind shares: the Watch (read passes, forgetting and
+// Package base holds what every protocol shares: the Watch (read passes, forgetting and
 // confirmation rules, one batch per pass) and the Tracker, which remembers the last instance
 // list of each service, converts instances into endpoints, and turns each new list into endpoint
-// changes per (cluster, id). A registry package only provides a Source that reads its registry.
+// changes per (cluster, id). A protocol package only provides a Source that reads its registry.
 package base
 
 import (
@@ -50,7 +50,7 @@ type Tracker struct {
 	dupes    map[endpointKey][]instanceRef
 	refused  map[endpointKey]refusal
 	reported []*registry.MetadataError
-	// rejectionsChanged is set when something rejections are made of changed since the last report.
+	// rejectionsChanged is set when the set of rejections changed since the last report.
 	rejectionsChanged bool
 }
 
@@ -239,6 +239,20 @@ func (t *Tracker) apply(service string, old, next map[string]*instanceState) {
 			affected[k] = t.winner(k)
 		}
 	}
+	t.moveClaims(service, old, next, touch)
+	// Refused endpoints are retried whenever their service is read again.
+	for k, r := range t.refused {
+		if r.owner.service == service {
+			touch(k)
+		}
+	}
+	t.resolveAll(affected)
+	t.reportRejections()
+}
+
+// moveClaims drops the claims of the service's old instances and records those of next,
+// touching every endpoint claimed before or after.
+func (t *Tracker) moveClaims(service string, old, next map[string]*instanceState, touch func(endpointKey)) {
 	for instance, st := range old {
 		if c := st.active(); c != nil {
 			k := endpointKey{c.cluster, c.endpoint.ID}
@@ -261,13 +275,11 @@ func (t *Tracker) apply(service string, old, next map[string]*instanceState) {
 			t.claims[k][instanceRef{service, instance}] = c
 		}
 	}
-	// Refused endpoints are retried whenever their service is read again.
-	for k, r := range t.refused {
-		if r.owner.service == service {
-			touch(k)
-		}
-	}
+}
 
+// resolveAll resolves the affected endpoints (key → winner before the change) in key order,
+// deletions first, so that an endpoint moving between clusters leaves before it arrives.
+func (t *Tracker) resolveAll(affected map[endpointKey]*candidate) {
 	keys := make([]endpointKey, 0, len(affected))
 	for k := range affected {
 		keys = append(keys, k)
@@ -278,7 +290,6 @@ func (t *Tracker) apply(service string, old, next map[string]*instanceState) {
 		}
 		return keys[i].id < keys[j].id
 	})
-	// Deletions first, so that an endpoint moving between clusters leaves before it arrives.
 	var later []endpointKey
 	for _, k := range keys {
 		if len(t.claims[k]) == 0 {
@@ -290,7 +301,6 @@ func (t *Tracker) apply(service string, old, next map[string]*instanceState) {
 	for _, k := range later {
 		t.resolve(k, affected[k])
 	}
-	t.reportRejections()
 }
 
 func sameRejections(old, next map[string]*instanceState) bool {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -291,7 +293,23 @@ func (w *Watch) pass(ctx context.Context) (unreachable bool, err error) {
 			knownListed++
 		}
 	}
+	toRead := w.servicesToRead(listed)
+	w.subscribeNew(listed)
+	results := w.readAll(ctx, toRead)
 
+	var errs []error
+	w.listener.Batch(func() {
+		errs = w.applyReads(results)
+		w.endForgetting(time.Now())
+	})
+	w.reportForgetting(knownListed == 0)
+	w.publishServices()
+	return false, w.passError(ctx, errs)
+}
+
+// servicesToRead marks which watched services the listing names, starts watching new ones, and
+// returns the services whose instance list this pass reads.
+func (w *Watch) servicesToRead(listed map[string]bool) []string {
 	var toRead []string
 	for name := range listed {
 		s := w.services[name]
@@ -312,22 +330,24 @@ func (w *Watch) pass(ctx context.Context) (unreachable bool, err error) {
 			toRead = append(toRead, name)
 		}
 	}
-	w.subscribeNew(listed)
-	results := w.readAll(ctx, toRead)
+	return toRead
+}
 
+// applyReads applies the successful reads and returns the failed ones. Runs inside a batch.
+func (w *Watch) applyReads(results []readResult) []error {
 	var errs []error
-	w.listener.Batch(func() {
-		for _, res := range results {
-			if res.err != nil {
-				errs = append(errs, fmt.Errorf("read instances of service %q: %w", res.service, res.err))
-				continue
-			}
-			w.applyRead(res.service, res.instances, res.at)
+	for _, res := range results {
+		if res.err != nil {
+			errs = append(errs, fmt.Errorf("read instances of service %q: %w", res.service, res.err))
+			continue
 		}
-		w.endForgetting(time.Now())
-	})
-	w.reportForgetting(knownListed == 0)
-	w.publishServices()
+		w.applyRead(res.service, res.instances, res.at)
+	}
+	return errs
+}
+
+// passError joins the failed reads of a pass, saying when the pass ran out of time.
+func (w *Watch) passError(ctx context.Context, errs []error) error {
 	if ctx.Err() != nil && len(errs) > 0 {
 		errs = append([]error{fmt.Errorf("pass not finished within %v", w.cfg.PassDeadline)}, errs...)
 	}
@@ -335,7 +355,7 @@ func (w *Watch) pass(ctx context.Context) (unreachable bool, err error) {
 	if len(errs) > shown+1 {
 		errs = append(errs[:shown], fmt.Errorf("and %d more failed reads", len(errs)-shown))
 	}
-	return false, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // endForgetting leaves the forgetting state when every missing service is back, or removes
@@ -352,7 +372,7 @@ func (w *Watch) endForgetting(now time.Time) {
 	if len(f.missing) == 0 {
 		w.logger.Info("the registry lists every forgotten service again", "after", now.Sub(f.since).Round(time.Millisecond).String())
 	} else {
-		gone := sortedKeys(f.missing)
+		gone := slices.Sorted(maps.Keys(f.missing))
 		for _, name := range gone {
 			w.drop(name)
 		}
@@ -597,7 +617,7 @@ func (w *Watch) applyPushes(ctx context.Context) {
 	}
 	now := time.Now()
 	w.listener.Batch(func() {
-		for _, service := range sortedKeys(pushed) {
+		for _, service := range slices.Sorted(maps.Keys(pushed)) {
 			if s := w.services[service]; s != nil && s.subscribed {
 				w.applyRead(service, pushed[service], now)
 			}
@@ -626,7 +646,7 @@ func (w *Watch) shutdown() {
 }
 
 func (w *Watch) publishServices() {
-	services := sortedKeys(w.services)
+	services := slices.Sorted(maps.Keys(w.services))
 	w.mu.Lock()
 	w.health.Services = services
 	w.mu.Unlock()
@@ -636,7 +656,7 @@ func (w *Watch) publishForgotten() {
 	var f *registry.Forgotten
 	missing := 0
 	if w.forgotten != nil {
-		f = &registry.Forgotten{Since: w.forgotten.since, Until: w.forgotten.until, Missing: sortedKeys(w.forgotten.missing)}
+		f = &registry.Forgotten{Since: w.forgotten.since, Until: w.forgotten.until, Missing: slices.Sorted(maps.Keys(w.forgotten.missing))}
 		missing = len(f.Missing)
 	}
 	w.mu.Lock()
@@ -671,15 +691,6 @@ func (w *Watch) synced() {
 	case !wasUp:
 		w.logger.Info("registry available again")
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // backoff doubles the wait after each failure from min(1s, interval) up to four intervals
