@@ -23,8 +23,8 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/pixiu-llm/gateway/pkg/bench/reverseproxy"
-	"github.com/pixiu-llm/gateway/pkg/bench/suite"
+	"github.com/pixiu-llm/gateway/internal/bench/reverseproxy"
+	"github.com/pixiu-llm/gateway/internal/bench/suite"
 )
 
 func main() {

@@ -15,9 +15,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pixiu-llm/gateway/internal/test/llmstub"
+	"github.com/pixiu-llm/gateway/internal/test/polaris"
 	"github.com/pixiu-llm/gateway/pkg/llmprovider"
-	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
-	"github.com/pixiu-llm/gateway/pkg/test/polaris"
 )
 
 // Names the demo and configs/demo.yaml agree on.

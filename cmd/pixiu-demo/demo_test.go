@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pixiu-llm/gateway/pkg/test/logcapture"
+	"github.com/pixiu-llm/gateway/internal/test/logcapture"
 )
 
 func buildPixiu(t *testing.T) string {

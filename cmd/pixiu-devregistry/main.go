@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/pixiu-llm/gateway/pkg/test/polaris"
+	"github.com/pixiu-llm/gateway/internal/test/polaris"
 )
 
 func main() {

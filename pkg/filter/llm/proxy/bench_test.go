@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
+	"github.com/pixiu-llm/gateway/internal/test/llmstub"
 )
 
 // The benchmarks send the same request straight to the stub, through Go's

@@ -3,7 +3,7 @@ package proxy_test
 import (
 	"testing"
 
-	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
+	"github.com/pixiu-llm/gateway/internal/test/llmstub"
 )
 
 // BenchmarkModelRoutedVsClusterRoute sends the same chat request through the gateway on a

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/llmstub"
 	"github.com/pixiu-llm/gateway/pkg/cluster"
 	"github.com/pixiu-llm/gateway/pkg/cluster/retry"
 	"github.com/pixiu-llm/gateway/pkg/common/extension/filter"
@@ -25,7 +26,6 @@ import (
 	"github.com/pixiu-llm/gateway/pkg/filter/llm/proxy"
 	"github.com/pixiu-llm/gateway/pkg/model"
 	"github.com/pixiu-llm/gateway/pkg/server"
-	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
 )
 
 // Pitfall 16: domains that carry a base path, and static endpoints without llm_meta, work.

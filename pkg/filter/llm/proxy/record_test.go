@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/llmstub"
 	"github.com/pixiu-llm/gateway/pkg/common/extension/filter"
-	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
 )
 
 // recorderPlugin is an observing filter that keeps the records it is handed; it passes requests on.

@@ -15,10 +15,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/pixiu-llm/gateway/internal/test/logcapture"
 	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
 	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry/base"
 	"github.com/pixiu-llm/gateway/pkg/metrics"
-	"github.com/pixiu-llm/gateway/pkg/test/logcapture"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
