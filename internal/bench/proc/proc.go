@@ -3,21 +3,18 @@
 package proc
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
+
+	"github.com/pixiu-llm/gateway/internal/childproc"
 )
 
 // userHZ is the unit of utime and stime in /proc/<pid>/stat. It is 100 on every Linux
@@ -100,14 +97,10 @@ func parseMemory(status string) (rss, hwm int64, err error) {
 	return rss, hwm, nil
 }
 
-// Process is a running child whose stderr is copied to a log file.
+// Process is a running child whose output is copied to a log file.
 type Process struct {
-	Name    string
+	*childproc.Process
 	LogPath string
-	cmd     *exec.Cmd
-	done    chan struct{}
-	waitErr error
-	stopMu  sync.Mutex
 }
 
 // Start runs name with args (and extra environment), copies its stderr and stdout to logPath,
@@ -121,56 +114,34 @@ func Start(ctx context.Context, name, logPath string, env []string, ready func(l
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-
-	p := &Process{Name: name, LogPath: logPath, cmd: cmd, done: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		// Pdeathsig fires when the thread that started the child exits: keep it alive.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		p.waitErr = cmd.Wait()
-		_ = pw.Close()
-		close(p.done)
-	}()
-	if err := <-started; err != nil {
-		_ = logFile.Close()
-		return nil, "", fmt.Errorf("%s: start %s: %w", name, bin, err)
-	}
-
 	found := make(chan string, 1)
-	go func() {
-		defer logFile.Close()
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64*1024), 1024*1024)
-		matched := false
-		for sc.Scan() {
-			line := sc.Text()
-			_, _ = logFile.WriteString(line + "\n")
-			if !matched {
-				if v, ok := ready(line); ok {
-					matched = true
-					found <- v
-				}
+	matched := false
+	child, err := childproc.Start(name, cmd, func(line string) {
+		_, _ = logFile.WriteString(line + "\n")
+		if !matched {
+			if v, ok := ready(line); ok {
+				matched = true
+				found <- v
 			}
 		}
-		_, _ = io.Copy(logFile, pr) // a line too long for the scanner: keep draining
+	})
+	if err != nil {
+		_ = logFile.Close()
+		return nil, "", fmt.Errorf("%s: %w", name, err)
+	}
+	go func() {
+		<-child.Done() // every line has been written by then
+		_ = logFile.Close()
 	}()
+	p := &Process{Process: child, LogPath: logPath}
 
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
 	case v := <-found:
 		return p, v, nil
-	case <-p.done:
-		return nil, "", fmt.Errorf("%s exited before it was ready (%v); log: %s", name, p.waitErr, logPath)
+	case <-child.Done():
+		return nil, "", fmt.Errorf("%s exited before it was ready (%v); log: %s", name, child.Err(), logPath)
 	case <-timer.C:
 		_ = p.Stop(time.Second)
 		return nil, "", fmt.Errorf("%s not ready after %v; log: %s", name, timeout, logPath)
@@ -180,36 +151,8 @@ func Start(ctx context.Context, name, logPath string, env []string, ready func(l
 	}
 }
 
-// Pid is the child's process id.
-func (p *Process) Pid() int { return p.cmd.Process.Pid }
-
 // Usage reads the child's resource use.
 func (p *Process) Usage() (Usage, error) { return ReadUsage(p.Pid()) }
-
-// Stop sends SIGTERM, waits up to grace, then SIGKILLs. It is idempotent; a clean exit after
-// SIGTERM returns nil.
-func (p *Process) Stop(grace time.Duration) error {
-	p.stopMu.Lock()
-	defer p.stopMu.Unlock()
-	select {
-	case <-p.done:
-		return nil
-	default:
-	}
-	_ = syscall.Kill(-p.Pid(), syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(grace):
-	}
-	_ = syscall.Kill(-p.Pid(), syscall.SIGKILL)
-	select {
-	case <-p.done:
-		return fmt.Errorf("%s did not stop within %v after SIGTERM; killed", p.Name, grace)
-	case <-time.After(10 * time.Second):
-		return fmt.Errorf("%s (pid %d) still running after SIGKILL", p.Name, p.Pid())
-	}
-}
 
 // ListeningAddr is a ready matcher for the slog JSON line {"msg":"listening","address":...}
 // that the gateway and the benchmark's own servers log once they accept connections.

@@ -40,11 +40,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/pixiu-llm/gateway/internal/childproc"
 )
 
 // Options tunes Start. The zero value is ready to use.
@@ -73,14 +74,8 @@ type Server struct {
 	block  *portBlock
 
 	mu      sync.Mutex
-	proc    *process
+	proc    *childproc.Process
 	stopped bool
-}
-
-type process struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed once the process has been reaped
-	err  error         // Wait's result, valid after done
 }
 
 // Start builds the binary if needed, writes a config with free loopback
@@ -145,7 +140,7 @@ func (s *Server) Dir() string { return s.dir }
 func (s *Server) Kill() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.signalAndWait(syscall.SIGKILL, 10*time.Second)
+	return s.kill()
 }
 
 // Restart starts the server again on the same ports and working dir (killing
@@ -156,7 +151,7 @@ func (s *Server) Restart(ctx context.Context) error {
 	if s.stopped {
 		return errors.New("polaris: Restart after Stop")
 	}
-	if err := s.signalAndWait(syscall.SIGKILL, 10*time.Second); err != nil {
+	if err := s.kill(); err != nil {
 		return err
 	}
 	return s.startLocked(ctx)
@@ -171,7 +166,7 @@ func (s *Server) RestartWiped(ctx context.Context) error {
 	if s.stopped {
 		return errors.New("polaris: RestartWiped after Stop")
 	}
-	if err := s.signalAndWait(syscall.SIGKILL, 10*time.Second); err != nil {
+	if err := s.kill(); err != nil {
 		return err
 	}
 	if err := os.Remove(filepath.Join(s.dir, storeFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -196,13 +191,9 @@ func (s *Server) Stop() error {
 
 	var errs []error
 	if s.opts.StopGrace > 0 {
-		if err := s.signalAndWait(syscall.SIGTERM, s.opts.StopGrace); err != nil {
-			errs = append(errs, err)
-		}
+		errs = append(errs, s.terminate(s.opts.StopGrace))
 	}
-	if err := s.signalAndWait(syscall.SIGKILL, 10*time.Second); err != nil {
-		errs = append(errs, err)
-	}
+	errs = append(errs, s.kill())
 	s.block.release()
 	if s.ownDir {
 		if err := os.RemoveAll(s.dir); err != nil {
@@ -210,6 +201,28 @@ func (s *Server) Stop() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// terminate sends SIGTERM to the server's process group and waits up to grace for it to end; a
+// server still running then is for the caller to kill.
+func (s *Server) terminate(grace time.Duration) error {
+	if s.proc == nil {
+		return nil
+	}
+	if err := s.proc.Signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	_ = s.proc.Wait(grace)
+	return nil
+}
+
+// kill SIGKILLs the server's process group and waits for it to end. A server that is not running
+// is not an error.
+func (s *Server) kill() error {
+	if s.proc == nil {
+		return nil
+	}
+	return s.proc.Kill()
 }
 
 func (s *Server) startLocked(ctx context.Context) error {
@@ -223,39 +236,20 @@ func (s *Server) startLocked(ctx context.Context) error {
 	cmd := exec.Command(s.bin, "start", "-c", filepath.Join("conf", "polaris-server.yaml"))
 	cmd.Dir = s.dir
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// Own process group so signals reach only this server (and anything it
-	// forks); Pdeathsig so it dies with the test binary even on a panic.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		// Pdeathsig fires when the *thread* that forked the child exits, not
-		// the process, so keep this goroutine on its thread while the child
-		// lives.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	if err := <-started; err != nil {
-		return fmt.Errorf("start %s: %w", s.bin, err)
+	p, err := childproc.Start("polaris", cmd, nil)
+	if err != nil {
+		return err
 	}
 	s.proc = p
 
 	if err := s.waitReady(ctx, p); err != nil {
-		_ = s.signalAndWait(syscall.SIGKILL, 10*time.Second)
+		_ = p.Kill()
 		return fmt.Errorf("polaris at %s not ready: %w\n--- %s (tail) ---\n%s", s.Addr(), err, logPath, readTail(logPath, 2048))
 	}
 	return nil
 }
 
-func (s *Server) waitReady(ctx context.Context, p *process) error {
+func (s *Server) waitReady(ctx context.Context, p *childproc.Process) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.ReadyTimeout)
 	defer cancel()
 	url := "http://" + s.Addr() + "/nacos/v1/ns/service/list?pageNo=1&pageSize=10"
@@ -270,38 +264,12 @@ func (s *Server) waitReady(ctx context.Context, p *process) error {
 			}
 		}
 		select {
-		case <-p.done:
-			return fmt.Errorf("process exited: %v", p.err)
+		case <-p.Done():
+			return fmt.Errorf("process exited: %v", p.Err())
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
-	}
-}
-
-// signalAndWait signals the server's process group and waits up to timeout
-// for it to exit. A server that is not running is not an error.
-func (s *Server) signalAndWait(sig syscall.Signal, timeout time.Duration) error {
-	p := s.proc
-	if p == nil {
-		return nil
-	}
-	select {
-	case <-p.done:
-		return nil
-	default:
-	}
-	if err := syscall.Kill(-p.cmd.Process.Pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("signal polaris (pid %d): %w", p.cmd.Process.Pid, err)
-	}
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(timeout):
-		if sig == syscall.SIGKILL {
-			return fmt.Errorf("polaris (pid %d) still running %v after SIGKILL", p.cmd.Process.Pid, timeout)
-		}
-		return nil // the caller escalates
 	}
 }
 
