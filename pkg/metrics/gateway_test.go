@@ -5,7 +5,6 @@ package metrics_test
 // histogram moved by exactly the expected amount.
 
 import (
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -23,30 +22,6 @@ import (
 	"github.com/pixiu-llm/gateway/pkg/server"
 )
 
-const gatewayYAML = `static_resources:
-  listeners:
-    - name: llm
-      address: {socket_address: {address: 127.0.0.1, port: 0}}
-      filter_chains:
-        filters:
-          - name: dgp.filter.httpconnectionmanager
-            config:
-              route_config:
-                routes:
-                  - match: {prefix: /v1}
-                    route: {cluster: chat}
-              http_filters:
-                - name: dgp.filter.llm.proxy
-                  config: {timeout: 5s, scheme: http}
-  clusters:
-    - name: chat
-      lb_policy: RoundRobin
-      endpoints:
-%s
-  shutdown_config: {timeout: 5s, step_timeout: 2s}
-metric: {enable: true}
-`
-
 // endpoint renders one endpoint of cluster chat dialing hostPort; llmMeta is flow-style yaml.
 func endpoint(id, hostPort, llmMeta string) string {
 	return gatewaytest.Endpoint(id, hostPort, llmMeta)
@@ -60,7 +35,12 @@ type gateway struct {
 
 func startGateway(t *testing.T, endpoints ...string) *gateway {
 	t.Helper()
-	g := gatewaytest.Start(t, fmt.Sprintf(gatewayYAML, strings.Join(endpoints, "")))
+	g := gatewaytest.Start(t, gatewaytest.Config{
+		HTTPFilters: []gatewaytest.Filter{gatewaytest.ProxyFilter("{timeout: 5s, scheme: http}")},
+		Clusters:    []gatewaytest.Cluster{{Name: "chat", LbPolicy: "RoundRobin", Endpoints: endpoints}},
+		Shutdown:    "{timeout: 5s, step_timeout: 2s}",
+		Metrics:     true,
+	}.YAML())
 	return &gateway{
 		Gateway:    g.Gateway,
 		url:        g.URL("llm"),

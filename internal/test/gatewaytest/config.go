@@ -18,8 +18,12 @@ type Config struct {
 	// HTTPFilters default to the LLM proxy with a 5s timeout.
 	HTTPFilters []Filter
 	Clusters    []Cluster
+	// Listener is the listener's flow-style config, such as "{write_timeout: 300ms}"; default none.
+	Listener string
 	// Adapters is yaml of static_resources.adapters list items, indented by four spaces.
 	Adapters string
+	// Shutdown is the flow-style shutdown_config; default {timeout: 5s, step_timeout: 5s}.
+	Shutdown string
 	Metrics  bool
 }
 
@@ -37,9 +41,23 @@ type Cluster struct {
 	Endpoints                  []string
 }
 
+// YAML renders the cluster as an item of static_resources.clusters.
+func (cl Cluster) YAML() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "    - name: %s\n", cl.Name)
+	if cl.LbPolicy != "" {
+		fmt.Fprintf(&b, "      lb_policy: %s\n", cl.LbPolicy)
+	}
+	if cl.Consistent != "" {
+		fmt.Fprintf(&b, "      consistent: %s\n", cl.Consistent)
+	}
+	fmt.Fprintf(&b, "      endpoints:\n%s", strings.Join(cl.Endpoints, ""))
+	return b.String()
+}
+
 // YAML renders the config.
 func (c Config) YAML() string {
-	prefix, clusterName, filters := c.Prefix, c.Cluster, c.HTTPFilters
+	prefix, clusterName, filters, shutdown := c.Prefix, c.Cluster, c.HTTPFilters, c.Shutdown
 	if prefix == "" {
 		prefix = "/v1"
 	}
@@ -48,6 +66,9 @@ func (c Config) YAML() string {
 	}
 	if len(filters) == 0 {
 		filters = []Filter{ProxyFilter("{timeout: 5s}")}
+	}
+	if shutdown == "" {
+		shutdown = "{timeout: 5s, step_timeout: 5s}"
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `static_resources:
@@ -70,23 +91,19 @@ func (c Config) YAML() string {
 			fmt.Fprintf(&b, "                  config: %s\n", f.Config)
 		}
 	}
+	if c.Listener != "" {
+		fmt.Fprintf(&b, "      config: %s\n", c.Listener)
+	}
 	if len(c.Clusters) > 0 {
 		b.WriteString("  clusters:\n")
 	}
 	for _, cl := range c.Clusters {
-		fmt.Fprintf(&b, "    - name: %s\n", cl.Name)
-		if cl.LbPolicy != "" {
-			fmt.Fprintf(&b, "      lb_policy: %s\n", cl.LbPolicy)
-		}
-		if cl.Consistent != "" {
-			fmt.Fprintf(&b, "      consistent: %s\n", cl.Consistent)
-		}
-		fmt.Fprintf(&b, "      endpoints:\n%s", strings.Join(cl.Endpoints, ""))
+		b.WriteString(cl.YAML())
 	}
 	if c.Adapters != "" {
 		fmt.Fprintf(&b, "  adapters:\n%s", c.Adapters)
 	}
-	b.WriteString("  shutdown_config: {timeout: 5s, step_timeout: 5s}\n")
+	fmt.Fprintf(&b, "  shutdown_config: %s\n", shutdown)
 	if c.Metrics {
 		b.WriteString("metric: {enable: true}\n")
 	}
