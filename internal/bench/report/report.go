@@ -123,50 +123,13 @@ func added(q float64, target, direct *load.Histogram) time.Duration {
 // Targets evaluates the targets against the run.
 func (r *Run) Targets() []Target {
 	var out []Target
-	gateways := []string{dataplane.TargetGatewayStatic, dataplane.TargetGatewayRegistry}
-
-	for _, gw := range gateways {
-		direct, m := r.find(dataplane.KindUnary, 1000, dataplane.TargetDirect), r.find(dataplane.KindUnary, 1000, gw)
-		if direct == nil || m == nil {
-			continue
+	// Each data-plane goal is judged for every gateway in turn, in the report's order.
+	for _, judge := range []func(gw string) []Target{r.unaryTargets, r.saturationTargets, r.streamingTargets, r.anchorTargets} {
+		for _, gw := range []string{dataplane.TargetGatewayStatic, dataplane.TargetGatewayRegistry} {
+			out = append(out, judge(gw)...)
 		}
-		p50 := added(0.5, &m.Result.Latency, &direct.Result.Latency)
-		p99 := added(0.99, &m.Result.Latency, &direct.Result.Latency)
-		out = append(out,
-			Target{"Added latency over direct, unary 1k req/s, p50 — " + gw, Dur(p50), "≤ 100 µs", status(p50 <= 100*time.Microsecond)},
-			Target{"Added latency over direct, unary 1k req/s, p99 — " + gw, Dur(p99), "≤ 1 ms", status(p99 <= time.Millisecond)},
-		)
-	}
-	for _, gw := range gateways {
-		rp, m := r.find(dataplane.KindSaturation, 0, dataplane.TargetReverseProxy), r.find(dataplane.KindSaturation, 0, gw)
-		if rp == nil || m == nil || rp.Result.Throughput() == 0 {
-			continue
-		}
-		ratio := m.Result.Throughput() / rp.Result.Throughput()
-		out = append(out, Target{"Saturation throughput vs ReverseProxy — " + gw,
-			fmt.Sprintf("%.0f%% (%.0f vs %.0f req/s)", 100*ratio, m.Result.Throughput(), rp.Result.Throughput()), "≥ 90%", status(ratio >= 0.9)})
-	}
-	for _, gw := range gateways {
-		direct, m := r.streamPair(gw)
-		if direct == nil || m == nil {
-			continue
-		}
-		p50 := added(0.5, &m.Result.FirstByte, &direct.Result.FirstByte)
-		p99 := added(0.99, &m.Result.FirstByte, &direct.Result.FirstByte)
-		out = append(out, Target{"Streaming time to first byte added, p50 (p99) — " + gw,
-			fmt.Sprintf("%s (%s)", Dur(p50), Dur(p99)), "≤ 1 ms (p50)", status(p50 <= time.Millisecond)})
-	}
-	for _, gw := range gateways {
-		direct, m := r.find(dataplane.KindUnary, 5000, dataplane.TargetDirect), r.find(dataplane.KindUnary, 5000, gw)
-		if direct == nil || m == nil {
-			continue
-		}
-		p50 := added(0.5, &m.Result.Latency, &direct.Result.Latency)
-		out = append(out, Target{"Published anchor: added p50 at 5k req/s (11–59 µs on 2–4 vCPU, driver elsewhere) — " + gw,
-			Dur(p50), "≤ 59 µs", status(p50 <= 59*time.Microsecond)})
 	}
 	out = append(out, r.variantTargets()...)
-
 	if len(r.Trials) > 0 {
 		out = append(out, r.discoveryTargets()...)
 	}
@@ -175,24 +138,80 @@ func (r *Run) Targets() []Target {
 			out = append(out, scaleTarget(s))
 		}
 	}
-	if c := r.Churn; c != nil && c.Quiet.Latency.Count() > 0 && c.Churning.Latency.Count() > 0 {
-		churning := c.Churning.Latency.Quantile(0.99)
-		for _, base := range []struct {
-			name string
-			res  *load.Result
-		}{
-			{"the same update rate to services the gateway does not watch (the gateway's own effect)", &c.Control},
-			{"no updates (the whole effect on a shared machine)", &c.Quiet},
-		} {
-			if base.res.Latency.Count() == 0 {
-				continue
-			}
-			p99 := base.res.Latency.Quantile(0.99)
-			change := float64(churning-p99) / float64(p99)
-			out = append(out, Target{
-				fmt.Sprintf("Hot-path p99 with %.0f endpoint updates/s sent to the registry vs %s", c.SentRate(), base.name),
-				fmt.Sprintf("%+.0f%% (%s vs %s)", 100*change, Dur(churning), Dur(p99)), "≤ +10%", status(change <= 0.10)})
+	return append(out, r.churnTargets()...)
+}
+
+// unaryTargets judges the latency gw adds over direct at 1k req/s.
+func (r *Run) unaryTargets(gw string) []Target {
+	direct, m := r.find(dataplane.KindUnary, 1000, dataplane.TargetDirect), r.find(dataplane.KindUnary, 1000, gw)
+	if direct == nil || m == nil {
+		return nil
+	}
+	p50 := added(0.5, &m.Result.Latency, &direct.Result.Latency)
+	p99 := added(0.99, &m.Result.Latency, &direct.Result.Latency)
+	return []Target{
+		{"Added latency over direct, unary 1k req/s, p50 — " + gw, Dur(p50), "≤ 100 µs", status(p50 <= 100*time.Microsecond)},
+		{"Added latency over direct, unary 1k req/s, p99 — " + gw, Dur(p99), "≤ 1 ms", status(p99 <= time.Millisecond)},
+	}
+}
+
+// saturationTargets judges gw's saturation throughput against the ReverseProxy floor.
+func (r *Run) saturationTargets(gw string) []Target {
+	rp, m := r.find(dataplane.KindSaturation, 0, dataplane.TargetReverseProxy), r.find(dataplane.KindSaturation, 0, gw)
+	if rp == nil || m == nil || rp.Result.Throughput() == 0 {
+		return nil
+	}
+	ratio := m.Result.Throughput() / rp.Result.Throughput()
+	return []Target{{"Saturation throughput vs ReverseProxy — " + gw,
+		fmt.Sprintf("%.0f%% (%.0f vs %.0f req/s)", 100*ratio, m.Result.Throughput(), rp.Result.Throughput()), "≥ 90%", status(ratio >= 0.9)}}
+}
+
+// streamingTargets judges the time to first byte gw adds to a stream.
+func (r *Run) streamingTargets(gw string) []Target {
+	direct, m := r.streamPair(gw)
+	if direct == nil || m == nil {
+		return nil
+	}
+	p50 := added(0.5, &m.Result.FirstByte, &direct.Result.FirstByte)
+	p99 := added(0.99, &m.Result.FirstByte, &direct.Result.FirstByte)
+	return []Target{{"Streaming time to first byte added, p50 (p99) — " + gw,
+		fmt.Sprintf("%s (%s)", Dur(p50), Dur(p99)), "≤ 1 ms (p50)", status(p50 <= time.Millisecond)}}
+}
+
+// anchorTargets judges gw against the published figure at 5k req/s.
+func (r *Run) anchorTargets(gw string) []Target {
+	direct, m := r.find(dataplane.KindUnary, 5000, dataplane.TargetDirect), r.find(dataplane.KindUnary, 5000, gw)
+	if direct == nil || m == nil {
+		return nil
+	}
+	p50 := added(0.5, &m.Result.Latency, &direct.Result.Latency)
+	return []Target{{"Published anchor: added p50 at 5k req/s (11–59 µs on 2–4 vCPU, driver elsewhere) — " + gw,
+		Dur(p50), "≤ 59 µs", status(p50 <= 59*time.Microsecond)}}
+}
+
+// churnTargets judges the hot path's p99 while the registry churns, against each baseline phase.
+func (r *Run) churnTargets() []Target {
+	c := r.Churn
+	if c == nil || c.Quiet.Latency.Count() == 0 || c.Churning.Latency.Count() == 0 {
+		return nil
+	}
+	var out []Target
+	churning := c.Churning.Latency.Quantile(0.99)
+	for _, base := range []struct {
+		name string
+		res  *load.Result
+	}{
+		{"the same update rate to services the gateway does not watch (the gateway's own effect)", &c.Control},
+		{"no updates (the whole effect on a shared machine)", &c.Quiet},
+	} {
+		if base.res.Latency.Count() == 0 {
+			continue
 		}
+		p99 := base.res.Latency.Quantile(0.99)
+		change := float64(churning-p99) / float64(p99)
+		out = append(out, Target{
+			fmt.Sprintf("Hot-path p99 with %.0f endpoint updates/s sent to the registry vs %s", c.SentRate(), base.name),
+			fmt.Sprintf("%+.0f%% (%s vs %s)", 100*change, Dur(churning), Dur(p99)), "≤ +10%", status(change <= 0.10)})
 	}
 	return out
 }

@@ -204,104 +204,128 @@ func (r *Run) discoveryTargets() []Target {
 }
 
 func (r *Run) writeDiscovery(b *strings.Builder) {
-	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
-	w("\n## Discovery (real Nacos-protocol registry: Polaris, providers on llmprovider.Registrar)\n")
+	fmt.Fprintf(b, "\n## Discovery (real Nacos-protocol registry: Polaris, providers on llmprovider.Registrar)\n")
 	if len(r.Trials) > 0 {
-		w("\n### Registry change → gateway routing\n\n")
-		w("Each change is timed from the provider's registry call returning (change), to the first service or instance list carrying it that the gateway received from the registry (seen, timestamped by a counting proxy between gateway and registry), to the first probe request whose routing showed it (applied: an upper bound, one probe round trip after the fact while probing back to back). Last read is the last such list the gateway received before applying (the adapter applies each read as it completes): last read → applied is the gateway's in-process apply time plus at most one probe round trip. A cluster with its only endpoint gone answers 503, so every change flips one cluster between 200 and 503. Re-read interval of the adapter: %s.\n\n", Dur(r.RefreshInterval))
-		w("| Change | trials | end to end p50 | p99 | change → seen p50 | p99 | seen → applied p50 | p99 | last read → applied p50 | p99 | failed |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
-		stats := r.trialStats()
-		for _, k := range discovery.Kinds {
-			s := stats[k]
-			if s.n == 0 {
-				continue
-			}
-			fail := fmt.Sprint(s.failed)
-			if s.firstErr != "" {
-				fail += " e.g. " + strings.ReplaceAll(s.firstErr, "|", "/")
-			}
-			if s.unseen > 0 {
-				fail += fmt.Sprintf(" (%d applied without a matching list at the proxy)", s.unseen)
-			}
-			w("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", k, s.n,
-				Dur(s.endToEnd.Quantile(0.5)), Dur(s.endToEnd.Quantile(0.99)),
-				Dur(s.toGateway.Quantile(0.5)), Dur(s.toGateway.Quantile(0.99)),
-				Dur(s.inGateway.Quantile(0.5)), Dur(s.inGateway.Quantile(0.99)),
-				Dur(s.inProcess.Quantile(0.5)), Dur(s.inProcess.Quantile(0.99)), fail)
-		}
+		r.writeTrials(b)
 	}
 	if len(r.Scales) > 0 {
-		w("\n### Scale\n\n")
-		w("Sync: from starting the gateway process (registry already populated, every instance heartbeating) until its metrics (pixiu_cluster_endpoints) count 99%% and all of the instances as endpoints (polled every 100 ms). Steady state: registry calls counted at the proxy once in sync. At the end, the registry is asked (directly) how many instances it reports healthy: the gateway routes only those.\n\n")
-		w("| Instances | registering the step's new services | 99%% routed | all routed | gateway CPU to sync | registry CPU during sync | routed / healthy in registry at the end | registry calls/min at steady state | gateway CPU at steady state | peak RSS |\n|---|---|---|---|---|---|---|---|---|---|\n")
-		for _, s := range r.Scales {
-			if s.ScaleResult == nil {
-				continue
-			}
-			all := Dur(s.Sync)
-			if s.Sync == 0 {
-				all = "not reached"
-			}
-			if s.Err != nil {
-				all = "failed: " + strings.ReplaceAll(s.Err.Error(), "|", "/")
-			}
-			regCPU := "—"
-			if s.RegistrySyncCPU >= 0 {
-				regCPU = Dur(s.RegistrySyncCPU)
-			}
-			healthy := "—"
-			if s.Healthy >= 0 {
-				healthy = fmt.Sprint(s.Healthy)
-			}
-			steadyCPU, calls := "—", "—"
-			if s.SteadyWindow > 0 && s.SteadyTotal > 0 {
-				steadyCPU = fmt.Sprintf("%.1f%% of a core", 100*s.SteadyCPU.Seconds()/s.SteadyWindow.Seconds())
-				calls = fmt.Sprintf("%.0f (%s)", s.CallsPerMinute(), callBreakdown(s.SteadyCalls, s.SteadyWindow))
-			}
-			w("| %d services × %d = %d | %s | %s | %s | %s | %s | %d / %s | %s | %s | %s |\n", s.Services, s.Instances/max(s.Services, 1), s.Instances,
-				Dur(s.Register), Dur(s.Sync99), all, Dur(s.SyncCPU), regCPU, s.Routed, healthy, calls, steadyCPU, Bytes(s.PeakRSS))
-		}
+		r.writeScale(b)
 	}
-	if c := r.Churn; c != nil {
-		w("\n### Churn\n\n")
-		applied := "unknown (gateway metrics unavailable)"
-		if c.AppliedRate() >= 0 {
-			applied = fmt.Sprintf("%.0f/s", c.AppliedRate())
-		}
-		w("Hot path: unary requests at a fixed rate to a cluster of registry endpoints, in rounds of three phases: quiet; control (metadata updates at the same rate to as many instances in a group the gateway does not watch: the registry, the provider and the shared cores are as busy, the gateway has nothing to apply); churning (the updates go to the hot cluster's own instances). Updates sent while churning: %.0f/s (%d, %d failed), in control: %.0f/s (%d, %d failed); endpoint updates the gateway applied while churning: %s (the registry's ~1 s view refresh and the adapter's re-read interval coalesce several updates of one instance).\n\n",
-			c.ChurnUpdates.Rate(), c.ChurnUpdates.Sent, c.ChurnUpdates.Failed, c.ControlUpdates.Rate(), c.ControlUpdates.Sent, c.ControlUpdates.Failed, applied)
-		w("| Phase | requests | p50 | p99 | p99.9 | p99 of each phase, in order | gateway CPU | registry CPU | errors |\n|---|---|---|---|---|---|---|---|---|\n")
-		share := func(d time.Duration) string {
-			if d < 0 || c.PhaseTime <= 0 {
-				return "—"
-			}
-			return fmt.Sprintf("%.0f%% of a core", 100*d.Seconds()/c.PhaseTime.Seconds())
-		}
-		for _, p := range []struct {
-			name    string
-			res     *load.Result
-			p99s    []time.Duration
-			gw, reg time.Duration
-		}{
-			{"quiet", &c.Quiet, c.QuietP99s, c.Gateway.Quiet, c.Registry.Quiet},
-			{"control (unwatched updates)", &c.Control, c.ControlP99s, c.Gateway.Control, c.Registry.Control},
-			{"churning", &c.Churning, c.ChurningP99s, c.Gateway.Churning, c.Registry.Churning},
-		} {
-			h := &p.res.Latency
-			var each []string
-			for _, d := range p.p99s {
-				each = append(each, Dur(d))
-			}
-			w("| %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", p.name, p.res.Sent, Dur(h.Quantile(0.5)), Dur(h.Quantile(0.99)), Dur(h.Quantile(0.999)),
-				strings.Join(each, ", "), share(p.gw), share(p.reg), errorsCell(p.res))
-		}
+	if r.Churn != nil {
+		r.writeChurn(b)
 	}
 	if len(r.RegistryLatency) > 0 {
-		w("\n### Registry response times (at the proxy)\n\n| Call | count | p50 | p99 | max |\n|---|---|---|---|---|\n")
-		for _, k := range sortedKeys(r.RegistryLatency) {
-			h := r.RegistryLatency[k]
-			w("| %s | %d | %s | %s | %s |\n", k, h.Count(), Dur(h.Quantile(0.5)), Dur(h.Quantile(0.99)), Dur(h.Max()))
+		r.writeRegistryLatency(b)
+	}
+}
+
+// writeTrials is the table of registry change → gateway routing times.
+func (r *Run) writeTrials(b *strings.Builder) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	w("\n### Registry change → gateway routing\n\n")
+	w("Each change is timed from the provider's registry call returning (change), to the first service or instance list carrying it that the gateway received from the registry (seen, timestamped by a counting proxy between gateway and registry), to the first probe request whose routing showed it (applied: an upper bound, one probe round trip after the fact while probing back to back). Last read is the last such list the gateway received before applying (the adapter applies each read as it completes): last read → applied is the gateway's in-process apply time plus at most one probe round trip. A cluster with its only endpoint gone answers 503, so every change flips one cluster between 200 and 503. Re-read interval of the adapter: %s.\n\n", Dur(r.RefreshInterval))
+	w("| Change | trials | end to end p50 | p99 | change → seen p50 | p99 | seen → applied p50 | p99 | last read → applied p50 | p99 | failed |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	stats := r.trialStats()
+	for _, k := range discovery.Kinds {
+		s := stats[k]
+		if s.n == 0 {
+			continue
 		}
+		fail := fmt.Sprint(s.failed)
+		if s.firstErr != "" {
+			fail += " e.g. " + strings.ReplaceAll(s.firstErr, "|", "/")
+		}
+		if s.unseen > 0 {
+			fail += fmt.Sprintf(" (%d applied without a matching list at the proxy)", s.unseen)
+		}
+		w("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", k, s.n,
+			Dur(s.endToEnd.Quantile(0.5)), Dur(s.endToEnd.Quantile(0.99)),
+			Dur(s.toGateway.Quantile(0.5)), Dur(s.toGateway.Quantile(0.99)),
+			Dur(s.inGateway.Quantile(0.5)), Dur(s.inGateway.Quantile(0.99)),
+			Dur(s.inProcess.Quantile(0.5)), Dur(s.inProcess.Quantile(0.99)), fail)
+	}
+}
+
+// writeScale is the table of sync times and steady-state cost per registry size.
+func (r *Run) writeScale(b *strings.Builder) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	w("\n### Scale\n\n")
+	w("Sync: from starting the gateway process (registry already populated, every instance heartbeating) until its metrics (pixiu_cluster_endpoints) count 99%% and all of the instances as endpoints (polled every 100 ms). Steady state: registry calls counted at the proxy once in sync. At the end, the registry is asked (directly) how many instances it reports healthy: the gateway routes only those.\n\n")
+	w("| Instances | registering the step's new services | 99%% routed | all routed | gateway CPU to sync | registry CPU during sync | routed / healthy in registry at the end | registry calls/min at steady state | gateway CPU at steady state | peak RSS |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, s := range r.Scales {
+		if s.ScaleResult == nil {
+			continue
+		}
+		all := Dur(s.Sync)
+		if s.Sync == 0 {
+			all = "not reached"
+		}
+		if s.Err != nil {
+			all = "failed: " + strings.ReplaceAll(s.Err.Error(), "|", "/")
+		}
+		regCPU := "—"
+		if s.RegistrySyncCPU >= 0 {
+			regCPU = Dur(s.RegistrySyncCPU)
+		}
+		healthy := "—"
+		if s.Healthy >= 0 {
+			healthy = fmt.Sprint(s.Healthy)
+		}
+		steadyCPU, calls := "—", "—"
+		if s.SteadyWindow > 0 && s.SteadyTotal > 0 {
+			steadyCPU = fmt.Sprintf("%.1f%% of a core", 100*s.SteadyCPU.Seconds()/s.SteadyWindow.Seconds())
+			calls = fmt.Sprintf("%.0f (%s)", s.CallsPerMinute(), callBreakdown(s.SteadyCalls, s.SteadyWindow))
+		}
+		w("| %d services × %d = %d | %s | %s | %s | %s | %s | %d / %s | %s | %s | %s |\n", s.Services, s.Instances/max(s.Services, 1), s.Instances,
+			Dur(s.Register), Dur(s.Sync99), all, Dur(s.SyncCPU), regCPU, s.Routed, healthy, calls, steadyCPU, Bytes(s.PeakRSS))
+	}
+}
+
+// writeChurn is the table of hot-path latency while the registry churns.
+func (r *Run) writeChurn(b *strings.Builder) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	c := r.Churn
+	w("\n### Churn\n\n")
+	applied := "unknown (gateway metrics unavailable)"
+	if c.AppliedRate() >= 0 {
+		applied = fmt.Sprintf("%.0f/s", c.AppliedRate())
+	}
+	w("Hot path: unary requests at a fixed rate to a cluster of registry endpoints, in rounds of three phases: quiet; control (metadata updates at the same rate to as many instances in a group the gateway does not watch: the registry, the provider and the shared cores are as busy, the gateway has nothing to apply); churning (the updates go to the hot cluster's own instances). Updates sent while churning: %.0f/s (%d, %d failed), in control: %.0f/s (%d, %d failed); endpoint updates the gateway applied while churning: %s (the registry's ~1 s view refresh and the adapter's re-read interval coalesce several updates of one instance).\n\n",
+		c.ChurnUpdates.Rate(), c.ChurnUpdates.Sent, c.ChurnUpdates.Failed, c.ControlUpdates.Rate(), c.ControlUpdates.Sent, c.ControlUpdates.Failed, applied)
+	w("| Phase | requests | p50 | p99 | p99.9 | p99 of each phase, in order | gateway CPU | registry CPU | errors |\n|---|---|---|---|---|---|---|---|---|\n")
+	share := func(d time.Duration) string {
+		if d < 0 || c.PhaseTime <= 0 {
+			return "—"
+		}
+		return fmt.Sprintf("%.0f%% of a core", 100*d.Seconds()/c.PhaseTime.Seconds())
+	}
+	for _, p := range []struct {
+		name    string
+		res     *load.Result
+		p99s    []time.Duration
+		gw, reg time.Duration
+	}{
+		{"quiet", &c.Quiet, c.QuietP99s, c.Gateway.Quiet, c.Registry.Quiet},
+		{"control (unwatched updates)", &c.Control, c.ControlP99s, c.Gateway.Control, c.Registry.Control},
+		{"churning", &c.Churning, c.ChurningP99s, c.Gateway.Churning, c.Registry.Churning},
+	} {
+		h := &p.res.Latency
+		var each []string
+		for _, d := range p.p99s {
+			each = append(each, Dur(d))
+		}
+		w("| %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", p.name, p.res.Sent, Dur(h.Quantile(0.5)), Dur(h.Quantile(0.99)), Dur(h.Quantile(0.999)),
+			strings.Join(each, ", "), share(p.gw), share(p.reg), errorsCell(p.res))
+	}
+}
+
+// writeRegistryLatency is the table of the registry's response times seen at the counting proxy.
+func (r *Run) writeRegistryLatency(b *strings.Builder) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	w("\n### Registry response times (at the proxy)\n\n| Call | count | p50 | p99 | max |\n|---|---|---|---|---|\n")
+	for _, k := range sortedKeys(r.RegistryLatency) {
+		h := r.RegistryLatency[k]
+		w("| %s | %d | %s | %s | %s |\n", k, h.Count(), Dur(h.Quantile(0.5)), Dur(h.Quantile(0.99)), Dur(h.Max()))
 	}
 }
 
