@@ -1,6 +1,7 @@
 package llmstub
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -163,6 +164,40 @@ func (s *Stub) chatCompletion(w http.ResponseWriter, r *http.Request, body []byt
 // streamCompletion sends one chunk per content piece, a finishing chunk, the
 // usage chunk if asked for, and [DONE], flushing each as it goes.
 func (s *Stub) streamCompletion(w http.ResponseWriter, r *http.Request, c completion, includeUsage bool, action Action) {
+	plan := s.planStream(action)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	out := &chunkWriter{w: w, flusher: http.NewResponseController(w), c: c, includeUsage: includeUsage}
+	if out.flusher.Flush() != nil {
+		return
+	}
+	completionTokens, ok := s.sendPieces(r.Context(), out, plan)
+	if !ok {
+		return
+	}
+	if !out.send(`{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}`, false, 0) {
+		return
+	}
+	if includeUsage && !out.send("", true, completionTokens) {
+		return
+	}
+	if _, err := w.Write([]byte("data: [DONE]\n\n")); err == nil {
+		_ = out.flusher.Flush()
+	}
+}
+
+// streamPlan is how one stream unfolds: its content pieces, the pause between two of them, and
+// the piece before which it stalls (-1 for none) and for how long.
+type streamPlan struct {
+	pieces   []string
+	interval time.Duration
+	stallAt  int
+	stallFor time.Duration
+}
+
+// planStream applies the action's overrides to the stub's configured stream shape.
+func (s *Stub) planStream(action Action) streamPlan {
 	chunks, interval := s.cfg.StreamChunks, s.cfg.ChunkInterval
 	if action.chunks > 0 {
 		chunks = action.chunks
@@ -170,72 +205,69 @@ func (s *Stub) streamCompletion(w http.ResponseWriter, r *http.Request, c comple
 	if action.hasInterval {
 		interval = action.interval
 	}
-	interval = max(interval, 0)
-	pieces := s.replies.pieces(chunks)
-	stallAt := -1
+	plan := streamPlan{pieces: s.replies.pieces(chunks), interval: max(interval, 0), stallAt: -1}
 	if action.stall {
-		stallAt = min(action.stallAfter, len(pieces))
+		plan.stallAt, plan.stallFor = min(action.stallAfter, len(plan.pieces)), action.stallFor
 	}
+	return plan
+}
 
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.WriteHeader(http.StatusOK)
-	flusher := http.NewResponseController(w)
-	if flusher.Flush() != nil {
-		return
-	}
-
-	var buf []byte
-	send := func(choices string, usage bool, completionTokens int) bool {
-		buf = append(buf[:0], "data: "...)
-		buf = c.appendHead(buf, "chat.completion.chunk")
-		buf = append(buf, '[')
-		buf = append(buf, choices...)
-		buf = append(buf, ']')
-		switch {
-		case usage:
-			buf = append(buf, ',')
-			buf = c.appendUsage(buf, completionTokens)
-		case includeUsage:
-			buf = append(buf, `,"usage":null`...)
-		}
-		buf = append(buf, "}\n\n"...)
-		if _, err := w.Write(buf); err != nil {
-			return false
-		}
-		return flusher.Flush() == nil
-	}
-
-	ctx := r.Context()
+// sendPieces sends the content chunks of plan, pausing and stalling as it says, and returns the
+// completion tokens sent; false when the client went away.
+func (s *Stub) sendPieces(ctx context.Context, out *chunkWriter, plan streamPlan) (int, bool) {
 	completionTokens := 0
-	for i := 0; i <= len(pieces); i++ {
-		if i > 0 && !s.wait(ctx, interval) {
-			return
+	for i := 0; i <= len(plan.pieces); i++ {
+		if i > 0 && !s.wait(ctx, plan.interval) {
+			return 0, false
 		}
-		if i == stallAt && !s.wait(ctx, action.stallFor) {
-			return
+		if i == plan.stallAt && !s.wait(ctx, plan.stallFor) {
+			return 0, false
 		}
-		if i == len(pieces) {
+		if i == len(plan.pieces) {
 			break
 		}
-		delta := `{"content":` + string(mustJSON(pieces[i])) + `}`
+		delta := `{"content":` + string(mustJSON(plan.pieces[i])) + `}`
 		if i == 0 {
-			delta = `{"role":"assistant","content":` + string(mustJSON(pieces[i])) + `}`
+			delta = `{"role":"assistant","content":` + string(mustJSON(plan.pieces[i])) + `}`
 		}
-		if !send(`{"index":0,"delta":`+delta+`,"logprobs":null,"finish_reason":null}`, false, 0) {
-			return
+		if !out.send(`{"index":0,"delta":`+delta+`,"logprobs":null,"finish_reason":null}`, false, 0) {
+			return 0, false
 		}
-		completionTokens += tokens(pieces[i])
+		completionTokens += tokens(plan.pieces[i])
 	}
-	if !send(`{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}`, false, 0) {
-		return
+	return completionTokens, true
+}
+
+// chunkWriter writes chat.completion.chunk events, flushing each.
+type chunkWriter struct {
+	w            http.ResponseWriter
+	flusher      *http.ResponseController
+	c            completion
+	includeUsage bool
+	buf          []byte
+}
+
+// send writes one chunk with the given choices; with usage it carries the usage object, otherwise
+// "usage":null when the client asked for usage. False when the client went away.
+func (cw *chunkWriter) send(choices string, usage bool, completionTokens int) bool {
+	buf := append(cw.buf[:0], "data: "...)
+	buf = cw.c.appendHead(buf, "chat.completion.chunk")
+	buf = append(buf, '[')
+	buf = append(buf, choices...)
+	buf = append(buf, ']')
+	switch {
+	case usage:
+		buf = append(buf, ',')
+		buf = cw.c.appendUsage(buf, completionTokens)
+	case cw.includeUsage:
+		buf = append(buf, `,"usage":null`...)
 	}
-	if includeUsage && !send("", true, completionTokens) {
-		return
+	buf = append(buf, "}\n\n"...)
+	cw.buf = buf
+	if _, err := cw.w.Write(buf); err != nil {
+		return false
 	}
-	if _, err := w.Write([]byte("data: [DONE]\n\n")); err == nil {
-		_ = flusher.Flush()
-	}
+	return cw.flusher.Flush() == nil
 }
 
 // appendHead appends the fields every completion object starts with, up to
