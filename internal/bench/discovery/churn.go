@@ -119,66 +119,31 @@ func RunChurn(ctx context.Context, cfg ChurnConfig, reg, control *Registrar, adm
 
 	client := dataplane.NewClient(dataplane.Workers)
 	defer client.CloseIdleConnections()
-	req := dataplane.Unary(client, gatewayURL, http.Header{ClusterHeader: {HotCluster}})
-	drive := func(d time.Duration) (*load.Result, error) {
-		return load.OpenLoop{Rate: cfg.Rate, Duration: d, Workers: dataplane.Workers}.Run(ctx, req)
-	}
-	if _, err := drive(time.Second); err != nil { // warm-up
+	run := &churnRun{ctx: ctx, cfg: cfg, req: dataplane.Unary(client, gatewayURL, http.Header{ClusterHeader: {HotCluster}}),
+		gatewayCPU: gatewayCPU, registryCPU: registryCPU}
+	if _, err := run.drive(time.Second); err != nil { // warm-up
 		return nil, err
 	}
-
 	res := &ChurnResult{UpdatesApplied: -1, PhaseTime: time.Duration(cfg.Rounds) * cfg.Phase}
-	// charge adds the CPU used since the last call to the condition's counters.
-	lastGW, lastReg := gatewayCPU(), registryCPU()
-	charge := func(gw, rg *time.Duration) {
-		g, r := gatewayCPU(), registryCPU()
-		*gw += g - lastGW
-		if r >= 0 && lastReg >= 0 {
-			*rg += r - lastReg
-		} else {
-			*rg = -1
-		}
-		lastGW, lastReg = g, r
-	}
+	run.lastGW, run.lastReg = gatewayCPU(), registryCPU()
 	applied, metricsOK := 0, true
-	rev := 0
-	// whileChurning runs one phase of load while updates go to instances through r.
-	whileChurning := func(r *Registrar, instances []Instance, stats *UpdateStats, into *load.Result, p99s *[]time.Duration) error {
-		stop := make(chan struct{})
-		var sent, failed atomic.Int64
-		var wg sync.WaitGroup
-		began := time.Now()
-		wg.Go(func() { churn(ctx, cfg.UpdatesPerSecond, r, instances, &rev, stop, &sent, &failed) })
-		got, err := drive(cfg.Phase)
-		close(stop)
-		wg.Wait()
-		stats.Time += time.Since(began)
-		stats.Sent += int(sent.Load())
-		stats.Failed += int(failed.Load())
-		if err != nil {
-			return err
-		}
-		into.Merge(got)
-		*p99s = append(*p99s, got.Latency.Quantile(0.99))
-		return nil
-	}
 	for range cfg.Rounds {
-		quiet, err := drive(cfg.Phase)
+		quiet, err := run.drive(cfg.Phase)
 		if err != nil {
 			return nil, err
 		}
 		res.Quiet.Merge(quiet)
 		res.QuietP99s = append(res.QuietP99s, quiet.Latency.Quantile(0.99))
-		charge(&res.Gateway.Quiet, &res.Registry.Quiet)
-		if err := whileChurning(control, cold, &res.ControlUpdates, &res.Control, &res.ControlP99s); err != nil {
+		run.charge(&res.Gateway.Quiet, &res.Registry.Quiet)
+		if err := run.whileChurning(control, cold, &res.ControlUpdates, &res.Control, &res.ControlP99s); err != nil {
 			return nil, err
 		}
-		charge(&res.Gateway.Control, &res.Registry.Control)
+		run.charge(&res.Gateway.Control, &res.Registry.Control)
 		before, err1 := discoveryUpdates(ctx, metricsAddr)
-		if err := whileChurning(reg, hot, &res.ChurnUpdates, &res.Churning, &res.ChurningP99s); err != nil {
+		if err := run.whileChurning(reg, hot, &res.ChurnUpdates, &res.Churning, &res.ChurningP99s); err != nil {
 			return nil, err
 		}
-		charge(&res.Gateway.Churning, &res.Registry.Churning)
+		run.charge(&res.Gateway.Churning, &res.Registry.Churning)
 		// Updates still in flight at the end of the phase land a moment later; they are
 		// counted here only if the gateway applied them before this read.
 		after, err2 := discoveryUpdates(ctx, metricsAddr)
@@ -192,6 +157,54 @@ func RunChurn(ctx context.Context, cfg ChurnConfig, reg, control *Registrar, adm
 		res.UpdatesApplied = applied
 	}
 	return res, nil
+}
+
+// churnRun is the state of one RunChurn between its phases.
+type churnRun struct {
+	ctx                     context.Context
+	cfg                     ChurnConfig
+	req                     load.Request
+	gatewayCPU, registryCPU func() time.Duration
+	lastGW, lastReg         time.Duration
+	rev                     int // the revision the next metadata update writes
+}
+
+// drive offers the hot path its load for d.
+func (c *churnRun) drive(d time.Duration) (*load.Result, error) {
+	return load.OpenLoop{Rate: c.cfg.Rate, Duration: d, Workers: dataplane.Workers}.Run(c.ctx, c.req)
+}
+
+// charge adds the CPU used since the last call to the condition's counters.
+func (c *churnRun) charge(gw, rg *time.Duration) {
+	g, r := c.gatewayCPU(), c.registryCPU()
+	*gw += g - c.lastGW
+	if r >= 0 && c.lastReg >= 0 {
+		*rg += r - c.lastReg
+	} else {
+		*rg = -1
+	}
+	c.lastGW, c.lastReg = g, r
+}
+
+// whileChurning runs one phase of load while updates go to instances through reg.
+func (c *churnRun) whileChurning(reg *Registrar, instances []Instance, stats *UpdateStats, into *load.Result, p99s *[]time.Duration) error {
+	stop := make(chan struct{})
+	var sent, failed atomic.Int64
+	var wg sync.WaitGroup
+	began := time.Now()
+	wg.Go(func() { churn(c.ctx, c.cfg.UpdatesPerSecond, reg, instances, &c.rev, stop, &sent, &failed) })
+	got, err := c.drive(c.cfg.Phase)
+	close(stop)
+	wg.Wait()
+	stats.Time += time.Since(began)
+	stats.Sent += int(sent.Load())
+	stats.Failed += int(failed.Load())
+	if err != nil {
+		return err
+	}
+	into.Merge(got)
+	*p99s = append(*p99s, got.Latency.Quantile(0.99))
+	return nil
 }
 
 // churn sends metadata updates at perSecond through a small pool (registry calls take tens of

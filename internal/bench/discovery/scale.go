@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pixiu-llm/gateway/internal/bench/gatewayproc"
+	"github.com/pixiu-llm/gateway/internal/bench/proc"
 	"github.com/pixiu-llm/gateway/internal/bench/registryproxy"
 )
 
@@ -92,15 +93,40 @@ func (c ScaleConfig) Register(ctx context.Context, reg *Registrar, runID string,
 // (the registry may report some unhealthy under heartbeat load) is an error only below 99%.
 func (c ScaleConfig) MeasureSync(ctx context.Context, start func() (*gatewayproc.Gateway, error), count func(context.Context) (int, error), proxy *registryproxy.Proxy, registryCPU func() time.Duration) (*ScaleResult, *gatewayproc.Gateway, error) {
 	res := &ScaleResult{Services: c.Services, Instances: c.Services * c.PerService, SteadyWindow: c.SteadyWindow, RegistrySyncCPU: -1, Healthy: -1}
-	want99 := (res.Instances*99 + 99) / 100
 	regBefore := registryCPU()
 	began := time.Now()
 	gw, err := start()
 	if err != nil {
 		return nil, nil, err
 	}
+	c.pollSync(ctx, res, gw, count, began)
+	if res.Sync99 == 0 {
+		return res, gw, fmt.Errorf("full sync of %d instances: %d routed after %v", res.Instances, max(res.Routed, 0), time.Since(began).Round(time.Second))
+	}
+	if regAfter := registryCPU(); regBefore >= 0 && regAfter >= 0 {
+		res.RegistrySyncCPU = regAfter - regBefore
+	}
+	u, err := gw.Usage()
+	if err != nil {
+		return res, gw, err
+	}
+	res.SyncCPU = u.CPU
+	if err := c.measureSteady(ctx, res, gw, proxy, u); err != nil {
+		return res, gw, err
+	}
+	if n, err := count(ctx); err == nil {
+		res.Routed = n
+	}
+	return res, gw, nil
+}
+
+// pollSync polls count until the gateway routes every instance, the deadline passes, or (past
+// 99%) the count stops growing for SyncStall, and records the times and the count reached.
+func (c ScaleConfig) pollSync(ctx context.Context, res *ScaleResult, gw *gatewayproc.Gateway, count func(context.Context) (int, error), began time.Time) {
+	want99 := (res.Instances*99 + 99) / 100
 	deadline := began.Add(c.SyncDeadline)
 	lastGrowth, last := began, -1
+	defer func() { res.Routed = last }()
 	for {
 		n, err := count(ctx)
 		now := time.Now()
@@ -116,32 +142,24 @@ func (c ScaleConfig) MeasureSync(ctx context.Context, start func() (*gatewayproc
 			}
 			if n >= res.Instances {
 				res.Sync = now.Sub(began)
-				break
+				return
 			}
 		}
 		if now.After(deadline) || (res.Sync99 > 0 && now.Sub(lastGrowth) > c.SyncStall) || ctx.Err() != nil {
-			break
+			return
 		}
 		time.Sleep(syncPoll)
 	}
-	res.Routed = last
-	if res.Sync99 == 0 {
-		return res, gw, fmt.Errorf("full sync of %d instances: %d routed after %v", res.Instances, max(last, 0), time.Since(began).Round(time.Second))
-	}
-	if regAfter := registryCPU(); regBefore >= 0 && regAfter >= 0 {
-		res.RegistrySyncCPU = regAfter - regBefore
-	}
-	u, err := gw.Usage()
-	if err != nil {
-		return res, gw, err
-	}
-	res.SyncCPU = u.CPU
+}
 
+// measureSteady counts the registry calls at proxy and the gateway's CPU over SteadyWindow, from
+// the usage synced.
+func (c ScaleConfig) measureSteady(ctx context.Context, res *ScaleResult, gw *gatewayproc.Gateway, proxy *registryproxy.Proxy, synced proc.Usage) error {
 	callsBefore := proxy.Counts()
 	select {
 	case <-time.After(c.SteadyWindow):
 	case <-ctx.Done():
-		return res, gw, ctx.Err()
+		return ctx.Err()
 	}
 	callsAfter := proxy.Counts()
 	res.SteadyCalls = map[string]int64{}
@@ -151,16 +169,13 @@ func (c ScaleConfig) MeasureSync(ctx context.Context, start func() (*gatewayproc
 			res.SteadyTotal += d
 		}
 	}
-	u2, err := gw.Usage()
+	u, err := gw.Usage()
 	if err != nil {
-		return res, gw, err
+		return err
 	}
-	res.SteadyCPU = u2.CPU - u.CPU
-	res.PeakRSS, res.RSS = u2.PeakRSS, u2.RSS
-	if n, err := count(ctx); err == nil {
-		res.Routed = n
-	}
-	return res, gw, nil
+	res.SteadyCPU = u.CPU - synced.CPU
+	res.PeakRSS, res.RSS = u.PeakRSS, u.RSS
+	return nil
 }
 
 // RoutedFromRegistry counts the endpoints the gateway routes from its registry adapter, from
