@@ -276,8 +276,12 @@ func (d *demo) startGateway(ctx context.Context) error {
 	d.gatewayURL = "http://127.0.0.1:" + strconv.Itoa(port)
 	d.adminURL = "http://127.0.0.1:" + strconv.Itoa(adminPort)
 	d.metricsURL = "http://127.0.0.1:" + strconv.Itoa(metricsPort)
+	return d.waitGatewayRoutes(ctx)
+}
 
-	// Ready once both registered providers have answered: the gateway has discovered them all.
+// waitGatewayRoutes returns once both registered providers have answered through the gateway:
+// it has discovered them all.
+func (d *demo) waitGatewayRoutes(ctx context.Context) error {
 	began := time.Now()
 	wctx, cancel := bounded(ctx, 45*time.Second)
 	defer cancel()
