@@ -309,17 +309,27 @@ func (d *demo) waitGatewayRoutes(ctx context.Context) error {
 	return nil
 }
 
-func (d *demo) roundRobin(ctx context.Context) error {
-	d.out.title("Chat completions through the gateway with the official openai-go client (lb_policy RoundRobin)")
-	d.out.info("the client sends no provider key: the gateway sets each provider's own key from its Nacos metadata")
+// chatRound sends n chat completions through the gateway, says who answered each, and returns
+// the set of providers that answered.
+func (d *demo) chatRound(ctx context.Context, n int) (map[string]bool, error) {
 	seen := map[string]bool{}
-	for i := 1; i <= 4; i++ {
+	for i := 1; i <= n; i++ {
 		reply, who, err := d.chat(ctx)
 		if err != nil {
-			return errorf(err, "request %d", i)
+			return nil, errorf(err, "request %d", i)
 		}
 		seen[who] = true
 		d.out.info("request %d -> answered by %-5s %q", i, who, reply)
+	}
+	return seen, nil
+}
+
+func (d *demo) roundRobin(ctx context.Context) error {
+	d.out.title("Chat completions through the gateway with the official openai-go client (lb_policy RoundRobin)")
+	d.out.info("the client sends no provider key: the gateway sets each provider's own key from its Nacos metadata")
+	seen, err := d.chatRound(ctx, 4)
+	if err != nil {
+		return err
 	}
 	if !seen["alpha"] || !seen["beta"] {
 		return fmt.Errorf("round robin over alpha and beta: only %v answered", keys(seen))
@@ -403,14 +413,9 @@ func (d *demo) providerJoins(ctx context.Context) error {
 		return errorf(err, "gamma got no traffic")
 	}
 	d.out.info("gamma answered %.1fs after its register process started", time.Since(began).Seconds())
-	seen := map[string]bool{}
-	for i := 1; i <= 4; i++ {
-		reply, who, err := d.chat(ctx)
-		if err != nil {
-			return errorf(err, "request %d", i)
-		}
-		seen[who] = true
-		d.out.info("request %d -> answered by %-5s %q", i, who, reply)
+	seen, err := d.chatRound(ctx, 4)
+	if err != nil {
+		return err
 	}
 	if !seen["beta"] || !seen["gamma"] || seen["alpha"] {
 		return fmt.Errorf("want beta and gamma to share traffic, got %v", keys(seen))
