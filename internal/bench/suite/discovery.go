@@ -64,15 +64,7 @@ func (s *suite) trialsAndChurn(ctx context.Context, px *registryproxy.Proxy, wat
 	}
 	defer control.Close()
 
-	trials := discovery.TrialConfig{Lanes: 10, Trials: 2, TargetPort: s.stubPort, FirstPort: 40000}
-	// Short phases in several rounds: other work on the machine then falls on all three
-	// conditions alike.
-	churn := discovery.ChurnConfig{Services: 100, UpdatesPerSecond: 100, Rate: 1000, Phase: 2500 * time.Millisecond, Rounds: 4,
-		TargetPort: s.stubPort, FirstPort: 45000}
-	if s.opts.Quick {
-		trials.Lanes, trials.Trials = 4, 1
-		churn.Phase, churn.Rounds = time.Second, 2
-	}
+	trials, churn := s.changeConfigs()
 	adminAddr, err := gatewayproc.FreeAddr()
 	if err != nil {
 		return err
@@ -92,16 +84,7 @@ func (s *suite) trialsAndChurn(ctx context.Context, px *registryproxy.Proxy, wat
 	}
 	defer s.stopChild(gw.Process)
 
-	s.logf("discovery: %d trials of each change (%d lanes in parallel)", trials.Lanes*trials.Trials, trials.Lanes)
-	tctx, cancel := context.WithTimeout(ctx, trialsBudget)
-	s.run.Trials = discovery.RunTrials(tctx, trials, reg, watch, gw.URL(), s.runID)
-	cancel()
-	for _, st := range s.run.Trials {
-		if st.Err != nil {
-			s.logf("  %v", st.Err)
-		}
-	}
-
+	s.runTrials(ctx, trials, reg, watch, gw)
 	s.logf("churn: %d endpoints, %.0f updates/s, hot path at %.0f req/s", churn.Services, churn.UpdatesPerSecond, churn.Rate)
 	cctx, cancel := context.WithTimeout(ctx, churnBudget)
 	defer cancel()
@@ -117,6 +100,33 @@ func (s *suite) trialsAndChurn(ctx context.Context, px *registryproxy.Proxy, wat
 	}
 	s.run.Churn = res
 	return nil
+}
+
+// changeConfigs shapes the change trials and the churn run, smaller with -quick.
+func (s *suite) changeConfigs() (discovery.TrialConfig, discovery.ChurnConfig) {
+	trials := discovery.TrialConfig{Lanes: 10, Trials: 2, TargetPort: s.stubPort, FirstPort: 40000}
+	// Short phases in several rounds: other work on the machine then falls on all three
+	// conditions alike.
+	churn := discovery.ChurnConfig{Services: 100, UpdatesPerSecond: 100, Rate: 1000, Phase: 2500 * time.Millisecond, Rounds: 4,
+		TargetPort: s.stubPort, FirstPort: 45000}
+	if s.opts.Quick {
+		trials.Lanes, trials.Trials = 4, 1
+		churn.Phase, churn.Rounds = time.Second, 2
+	}
+	return trials, churn
+}
+
+// runTrials times each kind of registry change through gw, within trialsBudget.
+func (s *suite) runTrials(ctx context.Context, trials discovery.TrialConfig, reg *discovery.Registrar, watch *discovery.Watch, gw *gatewayproc.Gateway) {
+	s.logf("discovery: %d trials of each change (%d lanes in parallel)", trials.Lanes*trials.Trials, trials.Lanes)
+	tctx, cancel := context.WithTimeout(ctx, trialsBudget)
+	defer cancel()
+	s.run.Trials = discovery.RunTrials(tctx, trials, reg, watch, gw.URL(), s.runID)
+	for _, st := range s.run.Trials {
+		if st.Err != nil {
+			s.logf("  %v", st.Err)
+		}
+	}
 }
 
 func (s *suite) scale(ctx context.Context, px *registryproxy.Proxy) error {
