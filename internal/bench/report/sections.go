@@ -14,58 +14,13 @@ func (r *Run) writeDataplane(b *strings.Builder) {
 	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	w("\n## Data plane\n\n")
 	w("Open-loop latency counts from each request's scheduled send time, so queueing behind a slow response is included (no coordinated omission). \"Added\" is the target's percentile minus direct's percentile in the same scenario. CPU/req is the proxy process's user+system CPU time over the run divided by its requests (10 ms tick resolution).\n")
-
-	var scenarios []dataplane.Scenario
-	seen := map[string]bool{}
-	for _, m := range r.Dataplane {
-		if !seen[m.Scenario.Name] {
-			seen[m.Scenario.Name] = true
-			scenarios = append(scenarios, m.Scenario)
-		}
+	tables := map[string]func(*strings.Builder, dataplane.Scenario){
+		dataplane.KindUnary: r.writeUnary, dataplane.KindStream: r.writeStream, dataplane.KindSaturation: r.writeSaturation,
 	}
-	for _, sc := range scenarios {
-		direct := r.find(sc.Kind, sc.Rate, dataplane.TargetDirect)
-		switch sc.Kind {
-		case dataplane.KindUnary:
+	for _, sc := range r.scenarios() {
+		if table := tables[sc.Kind]; table != nil {
 			w("\n### %s\n\n", sc.Name)
-			w("| Path | p50 | p99 | p99.9 | added p50 | added p99 | added p99.9 | achieved req/s | errors | CPU/req |\n|---|---|---|---|---|---|---|---|---|---|\n")
-			for _, m := range r.Dataplane {
-				if m.Scenario.Name != sc.Name {
-					continue
-				}
-				h := &m.Result.Latency
-				w("| %s | %s | %s | %s | %s | %s | %s | %.0f | %s | %s |\n", m.Target,
-					Dur(h.Quantile(0.5)), Dur(h.Quantile(0.99)), Dur(h.Quantile(0.999)),
-					addedCell(0.5, h, direct, m), addedCell(0.99, h, direct, m), addedCell(0.999, h, direct, m),
-					m.Result.Throughput(), errorsCell(m.Result), cpuCell(&m))
-			}
-		case dataplane.KindStream:
-			w("\n### %s\n\n", sc.Name)
-			w("| Path | TTFB p50 | TTFB p99 | TTFB added p50 | TTFB added p99 | inter-chunk p50 | inter-chunk p99 | inter-chunk added p50 | inter-chunk added p99 | whole stream p99 | errors | CPU/req |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-			for _, m := range r.Dataplane {
-				if m.Scenario.Name != sc.Name {
-					continue
-				}
-				fb, gap := &m.Result.FirstByte, &m.Result.Gap
-				w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", m.Target,
-					Dur(fb.Quantile(0.5)), Dur(fb.Quantile(0.99)),
-					addedFirstByte(0.5, fb, direct, m), addedFirstByte(0.99, fb, direct, m),
-					Dur(gap.Quantile(0.5)), Dur(gap.Quantile(0.99)),
-					addedGap(0.5, gap, direct, m), addedGap(0.99, gap, direct, m),
-					Dur(m.Result.Latency.Quantile(0.99)), errorsCell(m.Result), cpuCell(&m))
-			}
-		case dataplane.KindSaturation:
-			w("\n### %s\n\n", sc.Name)
-			rp := r.find(sc.Kind, 0, dataplane.TargetReverseProxy)
-			w("| Path | max req/s | vs ReverseProxy | vs direct | p50 | p99 | errors | CPU/req |\n|---|---|---|---|---|---|---|---|\n")
-			for _, m := range r.Dataplane {
-				if m.Scenario.Name != sc.Name {
-					continue
-				}
-				w("| %s | %.0f | %s | %s | %s | %s | %s | %s |\n", m.Target, m.Result.Throughput(),
-					ratioCell(m.Result, rp), ratioCell(m.Result, direct),
-					Dur(m.Result.Latency.Quantile(0.5)), Dur(m.Result.Latency.Quantile(0.99)), errorsCell(m.Result), cpuCell(&m))
-			}
+			table(b, sc)
 		}
 	}
 	if len(r.Variants) > 0 {
@@ -76,6 +31,67 @@ func (r *Run) writeDataplane(b *strings.Builder) {
 		for _, k := range sortedKeys(r.PeakRSS) {
 			w("| %s | %s |\n", k, Bytes(r.PeakRSS[k]))
 		}
+	}
+}
+
+// scenarios are the data-plane scenarios of the run, in the order they ran.
+func (r *Run) scenarios() []dataplane.Scenario {
+	var scenarios []dataplane.Scenario
+	seen := map[string]bool{}
+	for _, m := range r.Dataplane {
+		if !seen[m.Scenario.Name] {
+			seen[m.Scenario.Name] = true
+			scenarios = append(scenarios, m.Scenario)
+		}
+	}
+	return scenarios
+}
+
+// measurements are the run's measurements of scenario sc, one per target.
+func (r *Run) measurements(sc dataplane.Scenario) []dataplane.Measurement {
+	var out []dataplane.Measurement
+	for _, m := range r.Dataplane {
+		if m.Scenario.Name == sc.Name {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (r *Run) writeUnary(b *strings.Builder, sc dataplane.Scenario) {
+	direct := r.find(sc.Kind, sc.Rate, dataplane.TargetDirect)
+	b.WriteString("| Path | p50 | p99 | p99.9 | added p50 | added p99 | added p99.9 | achieved req/s | errors | CPU/req |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, m := range r.measurements(sc) {
+		h := &m.Result.Latency
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %.0f | %s | %s |\n", m.Target,
+			Dur(h.Quantile(0.5)), Dur(h.Quantile(0.99)), Dur(h.Quantile(0.999)),
+			addedCell(0.5, h, direct, m), addedCell(0.99, h, direct, m), addedCell(0.999, h, direct, m),
+			m.Result.Throughput(), errorsCell(m.Result), cpuCell(&m))
+	}
+}
+
+func (r *Run) writeStream(b *strings.Builder, sc dataplane.Scenario) {
+	direct := r.find(sc.Kind, sc.Rate, dataplane.TargetDirect)
+	b.WriteString("| Path | TTFB p50 | TTFB p99 | TTFB added p50 | TTFB added p99 | inter-chunk p50 | inter-chunk p99 | inter-chunk added p50 | inter-chunk added p99 | whole stream p99 | errors | CPU/req |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, m := range r.measurements(sc) {
+		fb, gap := &m.Result.FirstByte, &m.Result.Gap
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", m.Target,
+			Dur(fb.Quantile(0.5)), Dur(fb.Quantile(0.99)),
+			addedFirstByte(0.5, fb, direct, m), addedFirstByte(0.99, fb, direct, m),
+			Dur(gap.Quantile(0.5)), Dur(gap.Quantile(0.99)),
+			addedGap(0.5, gap, direct, m), addedGap(0.99, gap, direct, m),
+			Dur(m.Result.Latency.Quantile(0.99)), errorsCell(m.Result), cpuCell(&m))
+	}
+}
+
+func (r *Run) writeSaturation(b *strings.Builder, sc dataplane.Scenario) {
+	direct := r.find(sc.Kind, sc.Rate, dataplane.TargetDirect)
+	rp := r.find(sc.Kind, 0, dataplane.TargetReverseProxy)
+	b.WriteString("| Path | max req/s | vs ReverseProxy | vs direct | p50 | p99 | errors | CPU/req |\n|---|---|---|---|---|---|---|---|\n")
+	for _, m := range r.measurements(sc) {
+		fmt.Fprintf(b, "| %s | %.0f | %s | %s | %s | %s | %s | %s |\n", m.Target, m.Result.Throughput(),
+			ratioCell(m.Result, rp), ratioCell(m.Result, direct),
+			Dur(m.Result.Latency.Quantile(0.5)), Dur(m.Result.Latency.Quantile(0.99)), errorsCell(m.Result), cpuCell(&m))
 	}
 }
 
