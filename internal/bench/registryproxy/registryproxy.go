@@ -139,24 +139,40 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		q.Set("clientIP", "127.0.0.1")
 		r.URL.RawQuery = q.Encode()
 	}
+	resp, body, err := p.forward(r, key)
+	if err != nil {
+		http.Error(w, "registry proxy: "+err.Error(), http.StatusBadGateway)
+		return
+	}
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = w.Write(body)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	p.observeList(time.Now(), r.URL.Path, q.Get("serviceName"), resp, body)
+}
+
+// forward sends r to the registry, records how long the call under key took, and returns the
+// response with its whole body read.
+func (p *Proxy) forward(r *http.Request, key string) (*http.Response, []byte, error) {
 	out, err := http.NewRequestWithContext(r.Context(), r.Method, p.upstream.String()+r.URL.RequestURI(), r.Body)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
+		return nil, nil, err
 	}
 	out.Header = r.Header.Clone()
 	out.ContentLength = r.ContentLength
 	sent := time.Now()
 	resp, err := p.client.Do(out)
 	if err != nil {
-		http.Error(w, "registry proxy: "+err.Error(), http.StatusBadGateway)
-		return
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		http.Error(w, "registry proxy: read upstream: "+err.Error(), http.StatusBadGateway)
-		return
+		return nil, nil, fmt.Errorf("read upstream: %w", err)
 	}
 	took := time.Since(sent)
 	p.mu.Lock()
@@ -167,28 +183,24 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Record(took)
 	p.mu.Unlock()
-	for k, v := range resp.Header {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(resp.StatusCode)
-	_, _ = w.Write(body)
-	if f, ok := w.(http.Flusher); ok {
-		f.Flush()
-	}
-	at := time.Now()
+	return resp, body, nil
+}
 
+// observeList hands a successful service or instance list, delivered at at, to the observer.
+func (p *Proxy) observeList(at time.Time, path, service string, resp *http.Response, body []byte) {
 	if p.observe == nil || resp.StatusCode != http.StatusOK {
 		return
 	}
-	if r.URL.Path != PathInstanceList && r.URL.Path != PathServiceList {
+	if path != PathInstanceList && path != PathServiceList {
 		return
 	}
 	if strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
+		var err error
 		if body, err = gunzip(body); err != nil {
 			return
 		}
 	}
-	p.observe(Response{At: at, Path: r.URL.Path, Service: q.Get("serviceName"), Body: body})
+	p.observe(Response{At: at, Path: path, Service: service, Body: body})
 }
 
 func gunzip(b []byte) ([]byte, error) {
