@@ -23,8 +23,8 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/pixiu-llm/gateway/pkg/bench/reverseproxy"
-	"github.com/pixiu-llm/gateway/pkg/bench/suite"
+	"github.com/pixiu-llm/gateway/internal/bench/reverseproxy"
+	"github.com/pixiu-llm/gateway/internal/bench/suite"
 )
 
 func main() {
@@ -47,6 +47,26 @@ func main() {
 }
 
 func bench(args []string) error {
+	opts, out, err := benchOptions(args)
+	if err != nil {
+		return err
+	}
+	// The driver allocates little but often; fewer collections keep its own pauses out of the
+	// latencies it records.
+	debug.SetGCPercent(400)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	fmt.Fprintf(os.Stderr, "pixiu-bench: configs and logs in %s\n", opts.WorkDir)
+	run, runErr := suite.Run(ctx, opts)
+	if err := writeReport(run.Markdown(), out); err != nil {
+		return err
+	}
+	return runErr
+}
+
+// benchOptions reads the command line into the suite's options and the report's path.
+func benchOptions(args []string) (suite.Options, string, error) {
 	fs := flag.NewFlagSet("pixiu-bench", flag.ExitOnError)
 	pixiu := fs.String("pixiu", "bin/pixiu", "gateway binary to benchmark")
 	out := fs.String("out", "bin/bench-results.md", "file the markdown report is written to")
@@ -60,55 +80,46 @@ func bench(args []string) error {
 	scales := fs.String("scale", "", "scale benchmark sizes, SERVICESxINSTANCES, comma separated and growing (default 1000x5; 200x5 with -quick)")
 	_ = fs.Parse(args)
 
-	sizes, err := parseScales(*scales)
-	if err != nil {
-		return err
+	opts := suite.Options{Quick: *quick, SkipDataplane: *skipDataplane, SkipDiscovery: *skipDiscovery, SkipChanges: *skipChanges,
+		NacosAddr: *nacos, Command: commandLine(), Log: os.Stderr}
+	var err error
+	if opts.Scales, err = parseScales(*scales); err != nil {
+		return opts, "", err
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("locate this binary: %w", err)
+	if opts.Self, err = os.Executable(); err != nil {
+		return opts, "", fmt.Errorf("locate this binary: %w", err)
 	}
-	bin, err := filepath.Abs(*pixiu)
-	if err != nil {
-		return err
+	if opts.Pixiu, err = filepath.Abs(*pixiu); err != nil {
+		return opts, "", err
 	}
-	if _, err := os.Stat(bin); err != nil {
-		return fmt.Errorf("gateway binary: %w (build it with `make build`)", err)
+	if _, err := os.Stat(opts.Pixiu); err != nil {
+		return opts, "", fmt.Errorf("gateway binary: %w (build it with `make build`)", err)
 	}
-	dir, err := suite.WorkDir(*work)
-	if err != nil {
-		return fmt.Errorf("work dir: %w", err)
+	if opts.WorkDir, err = suite.WorkDir(*work); err != nil {
+		return opts, "", fmt.Errorf("work dir: %w", err)
 	}
 	if *profileDir != "" {
-		if *profileDir, err = filepath.Abs(*profileDir); err != nil {
-			return err
+		if opts.ProfileDir, err = filepath.Abs(*profileDir); err != nil {
+			return opts, "", err
 		}
-		if err := os.MkdirAll(*profileDir, 0o755); err != nil {
-			return err
+		if err := os.MkdirAll(opts.ProfileDir, 0o755); err != nil {
+			return opts, "", err
 		}
 	}
-	// The driver allocates little but often; fewer collections keep its own pauses out of the
-	// latencies it records.
-	debug.SetGCPercent(400)
+	return opts, *out, nil
+}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	fmt.Fprintf(os.Stderr, "pixiu-bench: configs and logs in %s\n", dir)
-	run, runErr := suite.Run(ctx, suite.Options{
-		Pixiu: bin, Self: self, WorkDir: dir, Quick: *quick,
-		SkipDataplane: *skipDataplane, SkipDiscovery: *skipDiscovery, SkipChanges: *skipChanges, NacosAddr: *nacos, ProfileDir: *profileDir, Scales: sizes,
-		Command: commandLine(), Log: os.Stderr,
-	})
-	md := run.Markdown()
+// writeReport prints the markdown report and writes it to path.
+func writeReport(md, path string) error {
 	fmt.Print(md)
-	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	if err := os.WriteFile(*out, []byte(md), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(md), 0o644); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
-	fmt.Fprintf(os.Stderr, "pixiu-bench: report written to %s\n", *out)
-	return runErr
+	fmt.Fprintf(os.Stderr, "pixiu-bench: report written to %s\n", path)
+	return nil
 }
 
 // parseScales reads "1000x5,2000x5".

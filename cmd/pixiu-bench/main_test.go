@@ -6,7 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pixiu-llm/gateway/pkg/bench/suite"
+	"github.com/pixiu-llm/gateway/internal/bench/suite"
 )
 
 func TestParseScales(t *testing.T) {

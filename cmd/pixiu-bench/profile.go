@@ -16,12 +16,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/pixiu-llm/gateway/pkg/bench/dataplane"
-	"github.com/pixiu-llm/gateway/pkg/bench/gatewayproc"
+	"github.com/pixiu-llm/gateway/internal/bench/dataplane"
+	"github.com/pixiu-llm/gateway/internal/bench/gatewayproc"
+	"github.com/pixiu-llm/gateway/internal/test/llmstub"
 	"github.com/pixiu-llm/gateway/pkg/config"
 	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry"
 	"github.com/pixiu-llm/gateway/pkg/server"
-	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
 )
 
 // profiledGateway runs the gateway from a pixiu.yaml in this process, as `pixiu gateway start`

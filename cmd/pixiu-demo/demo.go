@@ -15,9 +15,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pixiu-llm/gateway/internal/childproc"
+	"github.com/pixiu-llm/gateway/internal/test/llmstub"
+	"github.com/pixiu-llm/gateway/internal/test/polaris"
 	"github.com/pixiu-llm/gateway/pkg/llmprovider"
-	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
-	"github.com/pixiu-llm/gateway/pkg/test/polaris"
 )
 
 // Names the demo and configs/demo.yaml agree on.
@@ -33,9 +34,9 @@ type provider struct {
 	keyEnv   string // environment variable the register process reads the key from
 	key      string
 	fallback bool
-	retry    string // policy name; "" = NoRetry
-	config   string // policy config JSON
-	reg      *child // its `pixiu llm register` process while registered
+	retry    string             // policy name; "" = NoRetry
+	config   string             // policy config JSON
+	reg      *childproc.Process // its `pixiu llm register` process while registered
 }
 
 type demo struct {
@@ -47,7 +48,7 @@ type demo struct {
 	tmp        string
 	registry   *polaris.Server
 	providers  map[string]*provider
-	gateway    *child
+	gateway    *childproc.Process
 	gatewayLog *os.File
 	gatewayURL string
 	adminURL   string
@@ -189,12 +190,12 @@ func (d *demo) showRejection(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := c.wait(20 * time.Second); err == nil {
+	if err := c.Wait(20 * time.Second); err == nil {
 		return errors.New("pixiu llm register accepted a negative retry count")
 	}
-	if c.exitCode() != 1 {
-		_ = c.stop(time.Second)
-		return fmt.Errorf("pixiu llm register: want exit status 1 for bad metadata, got %d", c.exitCode())
+	if c.ExitCode() != 1 {
+		_ = c.Stop(time.Second)
+		return fmt.Errorf("pixiu llm register: want exit status 1 for bad metadata, got %d", c.ExitCode())
 	}
 	d.out.info("exit status 1: the message names the metadata key; nothing was registered")
 	return ctx.Err()
@@ -219,8 +220,8 @@ func (d *demo) register(ctx context.Context, p *provider) error {
 	select {
 	case <-ready:
 		return nil
-	case <-c.done:
-		return fmt.Errorf("pixiu llm register for %s exited with status %d", p.name, c.exitCode())
+	case <-c.Done():
+		return fmt.Errorf("pixiu llm register for %s exited with status %d", p.name, c.ExitCode())
 	case <-time.After(30 * time.Second):
 		return fmt.Errorf("pixiu llm register for %s: not registered after 30s", p.name)
 	case <-ctx.Done():
@@ -275,15 +276,19 @@ func (d *demo) startGateway(ctx context.Context) error {
 	d.gatewayURL = "http://127.0.0.1:" + strconv.Itoa(port)
 	d.adminURL = "http://127.0.0.1:" + strconv.Itoa(adminPort)
 	d.metricsURL = "http://127.0.0.1:" + strconv.Itoa(metricsPort)
+	return d.waitGatewayRoutes(ctx)
+}
 
-	// Ready once both registered providers have answered: the gateway has discovered them all.
+// waitGatewayRoutes returns once both registered providers have answered through the gateway:
+// it has discovered them all.
+func (d *demo) waitGatewayRoutes(ctx context.Context) error {
 	began := time.Now()
 	wctx, cancel := bounded(ctx, 45*time.Second)
 	defer cancel()
 	answered := map[string]bool{}
 	for !answered["alpha"] || !answered["beta"] {
-		if d.gateway.exited() {
-			return fmt.Errorf("the gateway exited with status %d; its log:\n%s", d.gateway.exitCode(), d.gatewayLogTail())
+		if d.gateway.Exited() {
+			return fmt.Errorf("the gateway exited with status %d; its log:\n%s", d.gateway.ExitCode(), d.gatewayLogTail())
 		}
 		if _, who, err := d.chatOnce(wctx); err == nil && who != "" {
 			answered[who] = true
@@ -304,17 +309,27 @@ func (d *demo) startGateway(ctx context.Context) error {
 	return nil
 }
 
-func (d *demo) roundRobin(ctx context.Context) error {
-	d.out.title("Chat completions through the gateway with the official openai-go client (lb_policy RoundRobin)")
-	d.out.info("the client sends no provider key: the gateway sets each provider's own key from its Nacos metadata")
+// chatRound sends n chat completions through the gateway, says who answered each, and returns
+// the set of providers that answered.
+func (d *demo) chatRound(ctx context.Context, n int) (map[string]bool, error) {
 	seen := map[string]bool{}
-	for i := 1; i <= 4; i++ {
+	for i := 1; i <= n; i++ {
 		reply, who, err := d.chat(ctx)
 		if err != nil {
-			return errorf(err, "request %d", i)
+			return nil, errorf(err, "request %d", i)
 		}
 		seen[who] = true
 		d.out.info("request %d -> answered by %-5s %q", i, who, reply)
+	}
+	return seen, nil
+}
+
+func (d *demo) roundRobin(ctx context.Context) error {
+	d.out.title("Chat completions through the gateway with the official openai-go client (lb_policy RoundRobin)")
+	d.out.info("the client sends no provider key: the gateway sets each provider's own key from its Nacos metadata")
+	seen, err := d.chatRound(ctx, 4)
+	if err != nil {
+		return err
 	}
 	if !seen["alpha"] || !seen["beta"] {
 		return fmt.Errorf("round robin over alpha and beta: only %v answered", keys(seen))
@@ -372,10 +387,10 @@ func (d *demo) providerLeaves(ctx context.Context) error {
 	d.out.title("Discovery: alpha deregisters (SIGTERM to its register process); its stub keeps running")
 	alpha := d.providers["alpha"]
 	began := time.Now()
-	if err := alpha.reg.stop(10 * time.Second); err != nil {
+	if err := stopChild(alpha.reg, 10*time.Second); err != nil {
 		return errorf(err, "stop alpha's register process")
 	}
-	if code := alpha.reg.exitCode(); code != 0 {
+	if code := alpha.reg.ExitCode(); code != 0 {
 		return fmt.Errorf("alpha's register process exited with status %d, want 0", code)
 	}
 	alpha.reg = nil
@@ -398,14 +413,9 @@ func (d *demo) providerJoins(ctx context.Context) error {
 		return errorf(err, "gamma got no traffic")
 	}
 	d.out.info("gamma answered %.1fs after its register process started", time.Since(began).Seconds())
-	seen := map[string]bool{}
-	for i := 1; i <= 4; i++ {
-		reply, who, err := d.chat(ctx)
-		if err != nil {
-			return errorf(err, "request %d", i)
-		}
-		seen[who] = true
-		d.out.info("request %d -> answered by %-5s %q", i, who, reply)
+	seen, err := d.chatRound(ctx, 4)
+	if err != nil {
+		return err
 	}
 	if !seen["beta"] || !seen["gamma"] || seen["alpha"] {
 		return fmt.Errorf("want beta and gamma to share traffic, got %v", keys(seen))
@@ -452,8 +462,8 @@ func (d *demo) shutdown() error {
 		if p.reg == nil {
 			continue
 		}
-		err := p.reg.stop(10 * time.Second)
-		code := p.reg.exitCode()
+		err := stopChild(p.reg, 10*time.Second)
+		code := p.reg.ExitCode()
 		p.reg = nil
 		if err != nil || code != 0 {
 			return fmt.Errorf("%s's register process: exit status %d: %v", name, code, err)
@@ -461,8 +471,8 @@ func (d *demo) shutdown() error {
 		d.out.info("%s deregistered (register process exit status 0)", name)
 	}
 	if d.gateway != nil {
-		err := d.gateway.stop(20 * time.Second)
-		code := d.gateway.exitCode()
+		err := stopChild(d.gateway, 20*time.Second)
+		code := d.gateway.ExitCode()
 		d.gateway = nil
 		if err != nil || code != 0 {
 			return fmt.Errorf("gateway: exit status %d: %v", code, err)
@@ -490,7 +500,7 @@ func (d *demo) cleanup() error {
 	var errs []error
 	for _, name := range []string{"alpha", "beta", "gamma"} {
 		if p := d.providers[name]; p != nil && p.reg != nil {
-			_ = p.reg.stop(5 * time.Second)
+			_ = p.reg.Stop(5 * time.Second)
 			p.reg = nil
 		}
 	}
@@ -500,7 +510,7 @@ func (d *demo) cleanup() error {
 		d.broken = nil
 	}
 	if d.gateway != nil {
-		_ = d.gateway.stop(10 * time.Second)
+		_ = d.gateway.Stop(10 * time.Second)
 		d.gateway = nil
 	}
 	for _, p := range d.providers {

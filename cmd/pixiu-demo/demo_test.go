@@ -12,7 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pixiu-llm/gateway/pkg/test/logcapture"
+	"github.com/pixiu-llm/gateway/internal/childproc"
+	"github.com/pixiu-llm/gateway/internal/test/logcapture"
 )
 
 func buildPixiu(t *testing.T) string {
@@ -85,7 +86,7 @@ func TestDemoInterruptedStopsEverything(t *testing.T) {
 	err := d.run(ctx)
 	require.ErrorIs(t, err, context.Canceled, "demo output:\n%s", out.String())
 
-	var children []*child
+	var children []*childproc.Process
 	if d.gateway != nil {
 		children = append(children, d.gateway)
 	}
@@ -97,7 +98,7 @@ func TestDemoInterruptedStopsEverything(t *testing.T) {
 	require.NotEmpty(t, children, "the demo was interrupted before it started any process")
 	require.NoError(t, d.cleanup())
 	for _, c := range children {
-		assert.True(t, c.exited(), "%s still running after cleanup", c.name)
+		assert.True(t, c.Exited(), "%s still running after cleanup", c.Name)
 	}
 	_, err = os.Stat(d.tmp)
 	assert.True(t, os.IsNotExist(err), "temp dir %s left behind", d.tmp)

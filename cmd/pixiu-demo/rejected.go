@@ -110,16 +110,7 @@ func (d *demo) showRejectedMetric(ctx context.Context) error {
 // scrape order; an error when there is none.
 func (d *demo) metricLines(ctx context.Context, prefixes ...string) ([]string, error) {
 	url := d.metricsURL + "/metrics"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	body, err := get(ctx, url)
 	if err != nil {
 		return nil, err
 	}
@@ -139,6 +130,19 @@ func (d *demo) metricLines(ctx context.Context, prefixes ...string) ([]string, e
 }
 
 func fetchRegistries(ctx context.Context, url string) (*registriesView, error) {
+	body, err := get(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	var v registriesView
+	if err := json.Unmarshal(body, &v); err != nil {
+		return nil, fmt.Errorf("%s: %w", url, err)
+	}
+	return &v, nil
+}
+
+// get fetches url and returns its body; a status other than 200 is an error.
+func get(ctx context.Context, url string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
@@ -151,9 +155,5 @@ func fetchRegistries(ctx context.Context, url string) (*registriesView, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%s: %s", url, resp.Status)
 	}
-	var v registriesView
-	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-		return nil, fmt.Errorf("%s: %w", url, err)
-	}
-	return &v, nil
+	return io.ReadAll(resp.Body)
 }

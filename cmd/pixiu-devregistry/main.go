@@ -22,8 +22,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pixiu-llm/gateway/internal/test/polaris"
 	"github.com/pixiu-llm/gateway/internal/test/rnacos"
-	"github.com/pixiu-llm/gateway/pkg/test/polaris"
 )
 
 func main() {

@@ -17,10 +17,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/gatewaytest"
+	"github.com/pixiu-llm/gateway/internal/test/llmstub"
+	"github.com/pixiu-llm/gateway/internal/test/polaris"
 	"github.com/pixiu-llm/gateway/pkg/llmprovider"
-	"github.com/pixiu-llm/gateway/pkg/test/gatewaytest"
-	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
-	"github.com/pixiu-llm/gateway/pkg/test/polaris"
 )
 
 // slogLine is a line of the gateway's text logger: time, level, message, attributes.

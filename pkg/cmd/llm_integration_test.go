@@ -12,11 +12,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/gatewaytest"
+	"github.com/pixiu-llm/gateway/internal/test/llmstub"
+	"github.com/pixiu-llm/gateway/internal/test/logcapture"
+	"github.com/pixiu-llm/gateway/internal/test/polaris"
 	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry"
-	"github.com/pixiu-llm/gateway/pkg/test/gatewaytest"
-	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
-	"github.com/pixiu-llm/gateway/pkg/test/logcapture"
-	"github.com/pixiu-llm/gateway/pkg/test/polaris"
 )
 
 const registryGatewayYAML = `

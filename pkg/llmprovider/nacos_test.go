@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pixiu-llm/gateway/pkg/test/polaris"
+	"github.com/pixiu-llm/gateway/internal/test/polaris"
 )
 
 func connect(t *testing.T, addr string) *Registrar {

@@ -5,7 +5,6 @@ package metrics_test
 // histogram moved by exactly the expected amount.
 
 import (
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -16,36 +15,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/gatewaytest"
+	"github.com/pixiu-llm/gateway/internal/test/llmstub"
 	"github.com/pixiu-llm/gateway/pkg/metrics/metricstest"
 	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry"
 	"github.com/pixiu-llm/gateway/pkg/server"
-	"github.com/pixiu-llm/gateway/pkg/test/gatewaytest"
-	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
 )
-
-const gatewayYAML = `static_resources:
-  listeners:
-    - name: llm
-      address: {socket_address: {address: 127.0.0.1, port: 0}}
-      filter_chains:
-        filters:
-          - name: dgp.filter.httpconnectionmanager
-            config:
-              route_config:
-                routes:
-                  - match: {prefix: /v1}
-                    route: {cluster: chat}
-              http_filters:
-                - name: dgp.filter.llm.proxy
-                  config: {timeout: 5s, scheme: http}
-  clusters:
-    - name: chat
-      lb_policy: RoundRobin
-      endpoints:
-%s
-  shutdown_config: {timeout: 5s, step_timeout: 2s}
-metric: {enable: true}
-`
 
 // endpoint renders one endpoint of cluster chat dialing hostPort; llmMeta is flow-style yaml.
 func endpoint(id, hostPort, llmMeta string) string {
@@ -60,7 +35,12 @@ type gateway struct {
 
 func startGateway(t *testing.T, endpoints ...string) *gateway {
 	t.Helper()
-	g := gatewaytest.Start(t, fmt.Sprintf(gatewayYAML, strings.Join(endpoints, "")))
+	g := gatewaytest.Start(t, gatewaytest.Config{
+		HTTPFilters: []gatewaytest.Filter{gatewaytest.ProxyFilter("{timeout: 5s, scheme: http}")},
+		Clusters:    []gatewaytest.Cluster{{Name: "chat", LbPolicy: "RoundRobin", Endpoints: endpoints}},
+		Shutdown:    "{timeout: 5s, step_timeout: 2s}",
+		Metrics:     true,
+	}.YAML())
 	return &gateway{
 		Gateway:    g.Gateway,
 		url:        g.URL("llm"),

@@ -15,11 +15,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/logcapture"
 	"github.com/pixiu-llm/gateway/pkg/common/extension/filter"
 	"github.com/pixiu-llm/gateway/pkg/config"
 	"github.com/pixiu-llm/gateway/pkg/metrics/metricstest"
 	"github.com/pixiu-llm/gateway/pkg/model"
-	"github.com/pixiu-llm/gateway/pkg/test/logcapture"
 )
 
 // observedConfig is routingConfig with metrics and the admin API on. pixiu.yaml cannot ask for

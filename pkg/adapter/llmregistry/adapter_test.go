@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/logcapture"
 	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry"
 	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
 	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry/base"
@@ -21,9 +22,9 @@ import (
 	"github.com/pixiu-llm/gateway/pkg/common/extension/adapter"
 	"github.com/pixiu-llm/gateway/pkg/config"
 	"github.com/pixiu-llm/gateway/pkg/metrics"
+	"github.com/pixiu-llm/gateway/pkg/metrics/metricstest"
 	"github.com/pixiu-llm/gateway/pkg/model"
 	"github.com/pixiu-llm/gateway/pkg/server"
-	"github.com/pixiu-llm/gateway/pkg/test/logcapture"
 )
 
 // fakeRegistry is a registry kind the tests drive by hand through the shared tracker, so the
@@ -128,8 +129,8 @@ func fakeConfig(names ...string) map[string]any {
 	return map[string]any{"registries": regs}
 }
 
-// Pitfall 9: an update from the registry replaces the LLM settings in the cluster manager.
-func TestPitfall09UpdateReplacesLLMSettings(t *testing.T) {
+// An update from the registry replaces the LLM settings in the cluster manager.
+func TestRegistryUpdateReplacesLLMSettings(t *testing.T) {
 	f, err := newAdapter(t, fakeConfig("p9"))
 	require.NoError(t, err)
 	reg := fake(t, "p9")
@@ -203,8 +204,8 @@ func TestTwoRegistriesClaimingOneEndpoint(t *testing.T) {
 	assert.Empty(t, f.adapter.Status()[1].Rejected)
 }
 
-// Pitfall 10 (second half): Apply errors name the registry and leave nothing half-built.
-func TestPitfall10ApplyErrors(t *testing.T) {
+// Apply errors name the registry and leave nothing half-built.
+func TestApplyErrorsNameTheRegistryAndLeaveNothingHalfBuilt(t *testing.T) {
 	cases := map[string]struct {
 		raw  map[string]any
 		want []string
@@ -339,32 +340,9 @@ func counter(t *testing.T, m *metrics.Metrics, name, reg, typ string) float64 {
 	return metricValue(t, m, name, map[string]string{"registry": reg, "type": typ})
 }
 
-func metricValue(t *testing.T, m *metrics.Metrics, name string, labels map[string]string) float64 {
+func metricValue(t *testing.T, m *metrics.Metrics, name string, labels metricstest.Labels) float64 {
 	t.Helper()
-	families, err := m.Registry.Gather()
-	require.NoError(t, err)
-	for _, mf := range families {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, metric := range mf.GetMetric() {
-			have := map[string]string{}
-			for _, l := range metric.GetLabel() {
-				have[l.GetName()] = l.GetValue()
-			}
-			for k, v := range labels {
-				if have[k] != v {
-					continue next
-				}
-			}
-			if c := metric.GetCounter(); c != nil {
-				return c.GetValue()
-			}
-			return metric.GetGauge().GetValue()
-		}
-	}
-	return 0
+	return metricstest.Gather(t, m.Registry).Value(t, name, labels)
 }
 
 // A registry config error reaches the operator as file:line and the key path inside pixiu.yaml.

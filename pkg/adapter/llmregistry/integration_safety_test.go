@@ -19,9 +19,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/llmstub"
+	"github.com/pixiu-llm/gateway/internal/test/sockets"
 	"github.com/pixiu-llm/gateway/pkg/llmprovider"
-	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
-	"github.com/pixiu-llm/gateway/pkg/test/sockets"
 )
 
 // assertNothingAnswers checks that process pid holds no UDP socket (and, for a child process,

@@ -2,7 +2,7 @@ package llmregistry_test
 
 // Integration tests: a whole gateway built in-process discovers providers that
 // llmprovider.Registrar (the registrar of `pixiu llm register`) registers in a real
-// Nacos-protocol registry (Polaris, started by pkg/test/polaris; or any
+// Nacos-protocol registry (Polaris, started by internal/test/polaris; or any
 // Nacos named by $PIXIU_TEST_NACOS_ADDR) and routes HTTP to llmstub upstreams.
 //
 // They run under a plain `go test` (and so under `make test`); `go test -short` skips them.
@@ -26,14 +26,14 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/pixiu-llm/gateway/internal/test/gatewaytest"
+	"github.com/pixiu-llm/gateway/internal/test/llmstub"
+	"github.com/pixiu-llm/gateway/internal/test/logcapture"
+	"github.com/pixiu-llm/gateway/internal/test/polaris"
 	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry"
 	"github.com/pixiu-llm/gateway/pkg/llmprovider"
 	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry"
 	"github.com/pixiu-llm/gateway/pkg/server"
-	"github.com/pixiu-llm/gateway/pkg/test/gatewaytest"
-	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
-	"github.com/pixiu-llm/gateway/pkg/test/logcapture"
-	"github.com/pixiu-llm/gateway/pkg/test/polaris"
 )
 
 const (

@@ -14,7 +14,7 @@ import (
 	_ "github.com/pixiu-llm/gateway/pkg/cluster/retry/noretry"
 )
 
-// Pitfall 8: policy names are case-insensitive on every path.
+// Policy names are case-insensitive on every path.
 func TestNewNamesAreCaseInsensitive(t *testing.T) {
 	for _, tc := range []struct {
 		name     string

@@ -99,8 +99,8 @@ func TestInstanceToEndpointDomainsNeedNoInstanceAddress(t *testing.T) {
 	assert.Equal(t, []string{"api.deepseek.com"}, ep.Address.Domains)
 }
 
-// Pitfall 6: a missing id must not become a new random id on every read.
-func TestPitfall06MissingIDIsStableAndDerivedFromTheInstance(t *testing.T) {
+// A missing id must not become a new random id on every read.
+func TestMissingIDIsStableAndDerivedFromTheInstance(t *testing.T) {
 	meta := map[string]string{"cluster": "chat"}
 	_, a := convert(t, meta)
 	_, b := convert(t, meta)
@@ -114,9 +114,9 @@ func TestPitfall06MissingIDIsStableAndDerivedFromTheInstance(t *testing.T) {
 	assert.NotEqual(t, a.ID, c.ID, "two instances of one service get different ids")
 }
 
-// Pitfall 7: without ip/port metadata the instance's own address is dialed, and a bad port is an
+// Without ip/port metadata the instance's own address is dialed, and a bad port is an
 // error, never port 0.
-func TestPitfall07InstanceAddressIsTheDefault(t *testing.T) {
+func TestInstanceAddressIsTheDefaultDialAddress(t *testing.T) {
 	_, ep := convert(t, map[string]string{"cluster": "chat", "id": "x"})
 	assert.Equal(t, "10.0.0.7", ep.Address.Address)
 	assert.Equal(t, 8080, ep.Address.Port)
@@ -130,8 +130,8 @@ func TestPitfall07InstanceAddressIsTheDefault(t *testing.T) {
 	assertRejected(t, err, "port")
 }
 
-// Pitfall 8: the retry policy name is case-insensitive.
-func TestPitfall08RetryPolicyNameIsCaseInsensitive(t *testing.T) {
+// The retry policy name is case-insensitive.
+func TestRetryPolicyNameIsCaseInsensitive(t *testing.T) {
 	for _, name := range []string{"CountBased", "countbased", "COUNTBASED", "countBased", " CountBased "} {
 		_, ep := convert(t, map[string]string{"cluster": "c", "id": "x",
 			"llm-meta.retry_policy.name": name, "llm-meta.retry_policy.config": `{"times": 2}`})
@@ -158,8 +158,8 @@ func TestRetryConfigTimesForms(t *testing.T) {
 	assert.Nil(t, ep.LLMMeta.RetryPolicy.Config)
 }
 
-// Pitfall 11: the published example registers llm-meta.api_keys.
-func TestPitfall11APIKeysAlias(t *testing.T) {
+// The published example registers llm-meta.api_keys.
+func TestAPIKeysAliasOfThePublishedExample(t *testing.T) {
 	_, ep := convert(t, map[string]string{"cluster": "c", "id": "x", "llm-meta.api_keys": "sk-only"})
 	assert.Equal(t, []string{"sk-only"}, ep.LLMMeta.Keys(), "one plain key")
 

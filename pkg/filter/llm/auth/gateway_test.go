@@ -12,10 +12,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/gatewaytest"
+	"github.com/pixiu-llm/gateway/internal/test/llmstub"
 	"github.com/pixiu-llm/gateway/pkg/filter/llm/auth"
 	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry"
-	"github.com/pixiu-llm/gateway/pkg/test/gatewaytest"
-	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
 )
 
 const (

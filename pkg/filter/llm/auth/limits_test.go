@@ -16,9 +16,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/gatewaytest"
+	"github.com/pixiu-llm/gateway/internal/test/llmstub"
 	"github.com/pixiu-llm/gateway/pkg/metrics/metricstest"
-	"github.com/pixiu-llm/gateway/pkg/test/gatewaytest"
-	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
 )
 
 // Consumer keys of the limits tests, by consumer.

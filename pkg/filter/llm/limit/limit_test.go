@@ -16,11 +16,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/logcapture"
 	"github.com/pixiu-llm/gateway/pkg/common/extension/filter"
 	"github.com/pixiu-llm/gateway/pkg/filter/llm/limit"
 	"github.com/pixiu-llm/gateway/pkg/metrics"
 	"github.com/pixiu-llm/gateway/pkg/metrics/metricstest"
-	"github.com/pixiu-llm/gateway/pkg/test/logcapture"
 )
 
 // clock is a settable time for the limiter.

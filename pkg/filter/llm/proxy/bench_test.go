@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
+	"github.com/pixiu-llm/gateway/internal/test/llmstub"
 )
 
 // The benchmarks send the same request straight to the stub, through Go's
@@ -37,8 +37,8 @@ func benchTargets(b *testing.B, stub *llmstub.Stub) []benchTarget {
 	b.Cleanup(rpServer.Close)
 
 	g := startGateway(b, gatewaySpec{
-		filter:   "{timeout: 60s, scheme: http, maxIdleConns: 100, maxIdleConnsPerHost: 100}",
-		clusters: clusterYAML("chat", "RoundRobin", endpoint("stub", stub.Addr(), "{api_key: sk-bench, fallback: true}")),
+		filter:  "{timeout: 60s, scheme: http, maxIdleConns: 100, maxIdleConnsPerHost: 100}",
+		cluster: staticCluster("chat", "RoundRobin", endpoint("stub", stub.Addr(), "{api_key: sk-bench, fallback: true}")),
 	})
 	return []benchTarget{{"direct", stub.URL()}, {"reverseproxy", rpServer.URL}, {"gateway", g.URL}}
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
+	"github.com/pixiu-llm/gateway/internal/test/llmstub"
 )
 
 const countBased2 = "{fallback: true, retry_policy: {name: CountBased, config: {times: 2}}}"
@@ -32,7 +32,7 @@ func content(t *testing.T, body string) string {
 func TestPrimaryFailsThreeTimesThenSecondaryAnswers(t *testing.T) {
 	primary := llmstub.Start(t, llmstub.WithName("primary"), llmstub.WithDefault(llmstub.Status(503)))
 	secondary := llmstub.Start(t, llmstub.WithName("secondary"))
-	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin",
+	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
 		endpoint("primary", primary.Addr(), countBased2),
 		endpoint("secondary", secondary.Addr(), countBased2))})
 
@@ -43,13 +43,13 @@ func TestPrimaryFailsThreeTimesThenSecondaryAnswers(t *testing.T) {
 	assert.Equal(t, 1, secondary.Count())
 
 	labels := map[string]string{"cluster": "chat", "endpoint": "primary"}
-	assert.Equal(t, 2.0, metricValue(t, g, "pixiu_llm_retries_total", labels, false))
-	assert.Equal(t, 1.0, metricValue(t, g, "pixiu_llm_fallbacks_total", labels, false))
-	assert.Equal(t, 3.0, metricValue(t, g, "pixiu_llm_upstream_attempts_total", map[string]string{"endpoint": "primary", "outcome": "5xx"}, false))
-	assert.Equal(t, 1.0, metricValue(t, g, "pixiu_llm_requests_total", map[string]string{"endpoint": "secondary", "code": "2xx"}, false))
+	assert.Equal(t, 2.0, g.scrape(t).Sum("pixiu_llm_retries_total", labels))
+	assert.Equal(t, 1.0, g.scrape(t).Sum("pixiu_llm_fallbacks_total", labels))
+	assert.Equal(t, 3.0, g.scrape(t).Sum("pixiu_llm_upstream_attempts_total", map[string]string{"endpoint": "primary", "outcome": "5xx"}))
+	assert.Equal(t, 1.0, g.scrape(t).Sum("pixiu_llm_requests_total", map[string]string{"endpoint": "secondary", "code": "2xx"}))
 }
 
-// Pitfall 12: a 400 is the client's fault: returned as it is, no retry, no fallback.
+// A 400 is the client's fault: returned as it is, no retry, no fallback.
 func TestClientErrorIsReturnedAsIs(t *testing.T) {
 	const body = `{"error":{"message":"bad messages","type":"invalid_request_error","code":"bad"}}`
 	for _, status := range []int{400, 401, 404, 413, 422} {
@@ -57,7 +57,7 @@ func TestClientErrorIsReturnedAsIs(t *testing.T) {
 			primary := llmstub.Start(t, llmstub.WithName("primary"),
 				llmstub.WithDefault(llmstub.Status(status).WithBody(body).WithHeader("X-Upstream", "primary")))
 			secondary := llmstub.Start(t, llmstub.WithName("secondary"))
-			g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin",
+			g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
 				endpoint("primary", primary.Addr(), countBased2),
 				endpoint("secondary", secondary.Addr(), countBased2))})
 
@@ -71,7 +71,7 @@ func TestClientErrorIsReturnedAsIs(t *testing.T) {
 	}
 }
 
-// Pitfall 12: transport errors and timeouts before the headers are retried.
+// Transport errors and timeouts before the headers are retried.
 func TestTransportErrorsAreRetried(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -90,8 +90,8 @@ func TestTransportErrorsAreRetried(t *testing.T) {
 			stub := llmstub.Start(t, llmstub.WithName("only"))
 			stub.Script(tc.failure, tc.failure)
 			g := startGateway(t, gatewaySpec{
-				filter:   "{timeout: 300ms, scheme: http}",
-				clusters: clusterYAML("chat", "RoundRobin", endpoint("only", stub.Addr(), countBased2)),
+				filter:  "{timeout: 300ms, scheme: http}",
+				cluster: staticCluster("chat", "RoundRobin", endpoint("only", stub.Addr(), countBased2)),
 			})
 			r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody)
 			require.Equal(t, http.StatusOK, r.status, r.body)
@@ -103,20 +103,20 @@ func TestTransportErrorsAreRetried(t *testing.T) {
 
 func TestRefusedEndpointIsRetriedThenFallsBack(t *testing.T) {
 	live := llmstub.Start(t, llmstub.WithName("live"))
-	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin",
+	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
 		endpoint("dead", closedAddr(t), countBased2),
 		endpoint("live", live.Addr(), countBased2))})
 
 	r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody)
 	require.Equal(t, http.StatusOK, r.status, r.body)
 	assert.Equal(t, "Hello from live", content(t, r.body))
-	assert.Equal(t, 3.0, metricValue(t, g, "pixiu_llm_upstream_attempts_total", map[string]string{"endpoint": "dead", "outcome": "error"}, false))
+	assert.Equal(t, 3.0, g.scrape(t).Sum("pixiu_llm_upstream_attempts_total", map[string]string{"endpoint": "dead", "outcome": "error"}))
 }
 
 func TestFallbackFalseReturnsTheFailure(t *testing.T) {
 	primary := llmstub.Start(t, llmstub.WithName("primary"), llmstub.WithDefault(llmstub.Status(503).WithHeader("X-Upstream", "primary")))
 	secondary := llmstub.Start(t, llmstub.WithName("secondary"))
-	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin",
+	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
 		endpoint("primary", primary.Addr(), "{fallback: false, retry_policy: {name: CountBased, config: {times: 1}}}"),
 		endpoint("secondary", secondary.Addr(), ""))})
 
@@ -128,13 +128,13 @@ func TestFallbackFalseReturnsTheFailure(t *testing.T) {
 	assert.Zero(t, secondary.Count())
 }
 
-// Pitfall 15: when round robin picked the last endpoint first, fallback wraps around.
+// When round robin picked the last endpoint first, fallback wraps around.
 func TestFallbackWrapsAround(t *testing.T) {
 	a := llmstub.Start(t, llmstub.WithName("a"))
 	b := llmstub.Start(t, llmstub.WithName("b"))
 	c := llmstub.Start(t, llmstub.WithName("c"))
 	const meta = "{fallback: true}"
-	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin",
+	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
 		endpoint("a", a.Addr(), meta), endpoint("b", b.Addr(), meta), endpoint("c", c.Addr(), meta))})
 	hc := client(t)
 
@@ -156,7 +156,7 @@ func TestEveryEndpointTriedOnceThenLastAnswerReturned(t *testing.T) {
 		stubs[i] = llmstub.Start(t, llmstub.WithName(name), llmstub.WithDefault(llmstub.Status(500).WithHeader("X-Upstream", name)))
 		eps = append(eps, endpoint(name, stubs[i].Addr(), "{fallback: true}"))
 	}
-	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin", eps...)})
+	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin", eps...)})
 	hc := client(t)
 	r := post(t, hc, g.URL+"/v1/chat/completions", chatBody)
 	assert.Equal(t, http.StatusInternalServerError, r.status)
@@ -166,11 +166,11 @@ func TestEveryEndpointTriedOnceThenLastAnswerReturned(t *testing.T) {
 	}
 }
 
-// Pitfall 13: a backoff wait ends when the client goes away, and nothing more is sent.
+// A backoff wait ends when the client goes away, and nothing more is sent.
 func TestClientCancelDuringBackoffStopsAttempts(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithName("flaky"), llmstub.WithDefault(llmstub.Status(503)))
 	other := llmstub.Start(t, llmstub.WithName("other"))
-	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin",
+	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
 		endpoint("flaky", stub.Addr(), "{fallback: true, retry_policy: {name: ExponentialBackoff, config: {times: 3, initialInterval: 1s, multiplier: 1}}}"),
 		endpoint("other", other.Addr(), "{fallback: true}"))})
 
@@ -191,7 +191,7 @@ func TestClientCancelDuringBackoffStopsAttempts(t *testing.T) {
 	require.Error(t, <-done)
 
 	gone := map[string]string{"cluster": "chat", "endpoint": "flaky", "code": "4xx"}
-	eventually(t, 5*time.Second, func() bool { return metricValue(t, g, "pixiu_llm_requests_total", gone, false) == 1 },
+	eventually(t, 5*time.Second, func() bool { return g.scrape(t).Sum("pixiu_llm_requests_total", gone) == 1 },
 		"the gateway gives up on the request")
 	// Without the cancel the request would last at least 1.5s more (three waits of 0.5s..1s).
 	assert.Less(t, time.Since(cancelled), time.Second, "the wait was cut short")
@@ -216,7 +216,7 @@ func TestRetryAfterIsHonouredUpToMaxInterval(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			stub := llmstub.Start(t, llmstub.WithName("limited"))
 			stub.Script(llmstub.Status(429).WithHeader("Retry-After", tc.retryAfter))
-			g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin",
+			g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
 				endpoint("limited", stub.Addr(), "{retry_policy: "+tc.policy+"}"))})
 			r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody)
 			require.Equal(t, http.StatusOK, r.status, r.body)
@@ -233,7 +233,7 @@ func TestCooldownSkipsFailedEndpointThenUsesItAgain(t *testing.T) {
 	a := llmstub.Start(t, llmstub.WithName("a"))
 	b := llmstub.Start(t, llmstub.WithName("b"))
 	const meta = "{fallback: true, health_check_interval: 1000}"
-	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin",
+	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
 		endpoint("a", a.Addr(), meta), endpoint("b", b.Addr(), meta))})
 	hc := client(t)
 
@@ -241,7 +241,7 @@ func TestCooldownSkipsFailedEndpointThenUsesItAgain(t *testing.T) {
 	start := time.Now()
 	r := post(t, hc, g.URL+"/v1/chat/completions", chatBody)
 	assert.Equal(t, "Hello from b", content(t, r.body))
-	assert.Equal(t, 1.0, metricValue(t, g, "pixiu_llm_cooldowns_total", map[string]string{"endpoint": "a"}, false))
+	assert.Equal(t, 1.0, g.scrape(t).Sum("pixiu_llm_cooldowns_total", map[string]string{"endpoint": "a"}))
 	assert.Contains(t, g.logs.String(), "endpoint cooling down")
 
 	// Round robin would alternate; while a cools down every request goes to b.
@@ -263,7 +263,7 @@ func TestAllEndpointsCoolingAreStillTried(t *testing.T) {
 	a := llmstub.Start(t, llmstub.WithName("a"), llmstub.WithDefault(llmstub.Status(503)))
 	b := llmstub.Start(t, llmstub.WithName("b"), llmstub.WithDefault(llmstub.Status(503)))
 	const meta = "{fallback: true, health_check_interval: 60000}"
-	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin",
+	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
 		endpoint("a", a.Addr(), meta), endpoint("b", b.Addr(), meta))})
 	hc := client(t)
 

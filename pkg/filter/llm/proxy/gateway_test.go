@@ -9,13 +9,13 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/gatewaytest"
+	"github.com/pixiu-llm/gateway/internal/test/logcapture"
+	"github.com/pixiu-llm/gateway/pkg/metrics/metricstest"
 	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry"
 	"github.com/pixiu-llm/gateway/pkg/server"
-	"github.com/pixiu-llm/gateway/pkg/test/gatewaytest"
-	"github.com/pixiu-llm/gateway/pkg/test/logcapture"
 )
 
 // testGateway is a whole gateway built from pixiu.yaml text, listening on a free loopback port.
@@ -28,59 +28,34 @@ type testGateway struct {
 type gatewaySpec struct {
 	// filter is the flow-style config of dgp.filter.llm.proxy, e.g. "{timeout: 1s, scheme: http}".
 	filter string
+	// filters, when set, is the whole http_filters list instead of the proxy with filter.
+	filters []gatewaytest.Filter
 	// listener is the flow-style listener config, e.g. "{write_timeout: 300ms}".
 	listener string
-	// clusters is the yaml of static_resources.clusters, built with clusterYAML and endpoint.
-	clusters string
+	// cluster is the one static cluster, built with staticCluster and endpoint.
+	cluster gatewaytest.Cluster
 }
 
-const gatewayYAML = `static_resources:
-  listeners:
-    - name: llm
-      protocol_type: HTTP
-      address: {socket_address: {address: 127.0.0.1, port: 0}}
-      filter_chains:
-        filters:
-          - name: dgp.filter.httpconnectionmanager
-            config:
-              route_config:
-                routes:
-                  - match: {prefix: /}
-                    route: {cluster: chat}
-              http_filters:%s
-      config: %s
-  clusters:
-%s
-  shutdown_config: {timeout: 5s, step_timeout: 1s}
-`
-
+// startGateway starts a gateway whose one route sends every path to cluster chat.
 func startGateway(t testing.TB, spec gatewaySpec) *testGateway {
 	t.Helper()
 	if spec.filter == "" {
 		spec.filter = "{timeout: 5s, scheme: http}"
 	}
-	if spec.listener == "" {
-		spec.listener = "{}"
+	if spec.filters == nil {
+		spec.filters = []gatewaytest.Filter{gatewaytest.ProxyFilter(spec.filter)}
 	}
-	g := gatewaytest.Start(t, fmt.Sprintf(gatewayYAML, proxyFilterYAML(spec.filter), spec.listener, spec.clusters))
+	g := gatewaytest.Start(t, gatewaytest.Config{Prefix: "/", HTTPFilters: spec.filters, Listener: spec.listener,
+		Clusters: []gatewaytest.Cluster{spec.cluster}, Shutdown: shutdownConfig}.YAML())
 	return &testGateway{Gateway: g.Gateway, URL: g.URL("llm"), logs: g.Logs}
 }
 
-// proxyFilterYAML is an http_filters list holding only the proxy, with flow-style config.
-func proxyFilterYAML(config string) string {
-	return "\n                - name: dgp.filter.llm.proxy\n                  config: " + config
-}
+// shutdownConfig keeps the end of each test short.
+const shutdownConfig = "{timeout: 5s, step_timeout: 1s}"
 
-// startGatewayWithFilters starts a gateway whose http_filters list is the given yaml lines.
-func startGatewayWithFilters(t testing.TB, clusters, httpFilters string) *testGateway {
-	t.Helper()
-	g := gatewaytest.Start(t, fmt.Sprintf(gatewayYAML, httpFilters, "{}", clusters))
-	return &testGateway{Gateway: g.Gateway, URL: g.URL("llm"), logs: g.Logs}
-}
-
-// clusterYAML renders one static cluster; endpoints come from endpoint.
-func clusterYAML(name, lb string, endpoints ...string) string {
-	return fmt.Sprintf("    - name: %s\n      lb_policy: %s\n      endpoints:\n%s", name, lb, strings.Join(endpoints, ""))
+// staticCluster is one static cluster; endpoints come from endpoint or addressEndpoint.
+func staticCluster(name, lb string, endpoints ...string) gatewaytest.Cluster {
+	return gatewaytest.Cluster{Name: name, LbPolicy: lb, Endpoints: endpoints}
 }
 
 // endpoint renders an endpoint with a domain; llmMeta is flow-style yaml or "" for none.
@@ -140,47 +115,10 @@ func post(t testing.TB, c *http.Client, url, body string, header ...string) repl
 	return reply{status: resp.StatusCode, header: resp.Header, body: string(b)}
 }
 
-// metricValue sums the counters (or histogram sample counts, or sums with sum=true) of a metric
-// family whose labels include all of want.
-func metricValue(t testing.TB, g *testGateway, name string, want map[string]string, sum bool) float64 {
+// scrape reads the gateway's metrics registry.
+func (g *testGateway) scrape(t testing.TB) *metricstest.Scrape {
 	t.Helper()
-	families, err := g.Metrics.Registry.Gather()
-	require.NoError(t, err)
-	total := 0.0
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			if !hasLabels(m, want) {
-				continue
-			}
-			switch {
-			case m.Counter != nil:
-				total += m.Counter.GetValue()
-			case m.Histogram != nil && sum:
-				total += m.Histogram.GetSampleSum()
-			case m.Histogram != nil:
-				total += float64(m.Histogram.GetSampleCount())
-			case m.Gauge != nil:
-				total += m.Gauge.GetValue()
-			}
-		}
-	}
-	return total
-}
-
-func hasLabels(m *dto.Metric, want map[string]string) bool {
-	found := 0
-	for _, l := range m.GetLabel() {
-		if v, ok := want[l.GetName()]; ok {
-			if v != l.GetValue() {
-				return false
-			}
-			found++
-		}
-	}
-	return found == len(want)
+	return metricstest.Gather(t, g.Metrics.Registry)
 }
 
 // eventually polls cond every 10ms for up to d.

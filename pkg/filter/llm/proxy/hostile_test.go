@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
+	"github.com/pixiu-llm/gateway/internal/test/llmstub"
 )
 
 // Bodies are read as they arrive: connections that declare a large body and send one byte cost
@@ -22,7 +22,7 @@ import (
 func TestDeclaredBodiesCostOnlyWhatArrived(t *testing.T) {
 	const conns, declared = 100, 10_000_000
 	stub := llmstub.Start(t)
-	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin", endpoint("e", stub.Addr(), ""))})
+	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin", endpoint("e", stub.Addr(), ""))})
 	addr := strings.TrimPrefix(g.URL, "http://")
 
 	runtime.GC()
@@ -60,7 +60,7 @@ func TestOversizedResponseHeadersFailTheAttempt(t *testing.T) {
 		_, _ = io.WriteString(w, `{}`)
 	}))
 	t.Cleanup(upstream.Close)
-	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin", endpoint("big", upstream.Listener.Addr().String(), ""))})
+	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin", endpoint("big", upstream.Listener.Addr().String(), ""))})
 	r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody)
 	assert.Equal(t, http.StatusBadGateway, r.status, r.body)
 	assert.Contains(t, r.body, "big:")
@@ -78,7 +78,7 @@ func TestRetryBudgetBoundsAttemptsAcrossFallbacks(t *testing.T) {
 		stubs = append(stubs, s)
 		endpoints = append(endpoints, endpoint(id, s.Addr(), countBased100))
 	}
-	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin", endpoints...)})
+	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin", endpoints...)})
 
 	start := time.Now()
 	r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody)
@@ -93,7 +93,7 @@ func TestRetryBudgetBoundsAttemptsAcrossFallbacks(t *testing.T) {
 	}
 	assert.Equal(t, 10, total)
 	assert.Less(t, took, time.Second)
-	assert.Equal(t, 10.0, metricValue(t, g, "pixiu_llm_upstream_attempts_total", map[string]string{"cluster": "chat"}, false))
+	assert.Equal(t, 10.0, g.scrape(t).Sum("pixiu_llm_upstream_attempts_total", map[string]string{"cluster": "chat"}))
 }
 
 // Without any upstream answer, the error body says how many attempts were made, names the
@@ -104,7 +104,7 @@ func TestUnreachableEndpointsErrorNamesKindsNotAddresses(t *testing.T) {
 		endpoints = append(endpoints, endpoint(id, closedAddr(t), countBased100))
 	}
 	g := startGateway(t, gatewaySpec{filter: "{timeout: 5s, scheme: http, maxAttempts: 6}",
-		clusters: clusterYAML("chat", "RoundRobin", endpoints...)})
+		cluster: staticCluster("chat", "RoundRobin", endpoints...)})
 
 	r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody)
 	assert.Equal(t, http.StatusBadGateway, r.status)
@@ -123,7 +123,7 @@ func TestUnreachableEndpointsErrorNamesKindsNotAddresses(t *testing.T) {
 func TestFailuresAreWarnedOncePerInterval(t *testing.T) {
 	a := llmstub.Start(t, llmstub.WithName("a"), llmstub.WithDefault(llmstub.Status(503)))
 	b := llmstub.Start(t, llmstub.WithName("b"), llmstub.WithDefault(llmstub.Status(502)))
-	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin",
+	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
 		endpoint("a", a.Addr(), "{fallback: true, health_check_interval: 60000}"),
 		endpoint("b", b.Addr(), "{fallback: true, health_check_interval: 60000}"))})
 
@@ -157,7 +157,7 @@ func TestFailuresAreWarnedOncePerInterval(t *testing.T) {
 func TestSuccessEndsACooldown(t *testing.T) {
 	stub := llmstub.Start(t)
 	stub.Script(llmstub.Status(503))
-	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin",
+	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
 		endpoint("only", stub.Addr(), "{health_check_interval: 3600000}"))})
 	health := g.Clusters.Cluster("chat").Member("only").Health
 
@@ -175,7 +175,7 @@ func TestSilentStreamIsCutWithAnErrorEvent(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithDefault(llmstub.StallAfter(2, llmstub.Forever)))
 	g := startGateway(t, gatewaySpec{filter: "{timeout: 5s, scheme: http, streamIdleTimeout: 2s}",
 		listener: "{access_log: {enabled: true, format: text}}",
-		clusters: clusterYAML("chat", "RoundRobin", endpoint("quiet", stub.Addr(), ""))})
+		cluster:  staticCluster("chat", "RoundRobin", endpoint("quiet", stub.Addr(), ""))})
 
 	start := time.Now()
 	req, err := http.NewRequest(http.MethodPost, g.URL+"/v1/chat/completions", strings.NewReader(streamBody(false)))
@@ -195,7 +195,7 @@ func TestSilentStreamIsCutWithAnErrorEvent(t *testing.T) {
 	assert.Contains(t, events[len(events)-1], `data: {"error":{"message":"the upstream sent nothing for 2s; the stream was ended","type":"server_error","code":"stream_idle_timeout"}}`)
 	assert.NotContains(t, string(body), "[DONE]")
 	eventually(t, 5*time.Second, func() bool {
-		return metricValue(t, g, "pixiu_llm_streams_cut_total", map[string]string{"cluster": "chat", "endpoint": "quiet", "reason": "stream_idle"}, false) == 1
+		return g.scrape(t).Sum("pixiu_llm_streams_cut_total", map[string]string{"cluster": "chat", "endpoint": "quiet", "reason": "stream_idle"}) == 1
 	}, "the cut is counted")
 	eventually(t, 5*time.Second, func() bool { return strings.Contains(g.logs.String(), "cut=stream_idle") },
 		"the access log says the stream was cut")
@@ -207,7 +207,7 @@ func TestAccessLogOfAFallbackNamesBothEndpoints(t *testing.T) {
 	a := llmstub.Start(t, llmstub.WithName("a"), llmstub.WithDefault(llmstub.Status(503)))
 	b := llmstub.Start(t, llmstub.WithName("b"))
 	g := startGateway(t, gatewaySpec{listener: "{access_log: {enabled: true, format: text}}",
-		clusters: clusterYAML("chat", "RoundRobin", endpoint("a", a.Addr(), countBased2), endpoint("b", b.Addr(), countBased2))})
+		cluster: staticCluster("chat", "RoundRobin", endpoint("a", a.Addr(), countBased2), endpoint("b", b.Addr(), countBased2))})
 
 	r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody)
 	require.Equal(t, http.StatusOK, r.status, r.body)
@@ -231,7 +231,7 @@ func TestAccessLogOfAFallbackNamesBothEndpoints(t *testing.T) {
 func TestRequestIDIsSharedByClientProviderAndAccessLog(t *testing.T) {
 	stub := llmstub.Start(t)
 	g := startGateway(t, gatewaySpec{listener: "{access_log: {enabled: true, format: text}}",
-		clusters: clusterYAML("chat", "RoundRobin", endpoint("a", stub.Addr(), ""))})
+		cluster: staticCluster("chat", "RoundRobin", endpoint("a", stub.Addr(), ""))})
 
 	r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody)
 	require.Equal(t, http.StatusOK, r.status, r.body)

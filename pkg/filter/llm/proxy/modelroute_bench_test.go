@@ -3,7 +3,7 @@ package proxy_test
 import (
 	"testing"
 
-	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
+	"github.com/pixiu-llm/gateway/internal/test/llmstub"
 )
 
 // BenchmarkModelRoutedVsClusterRoute sends the same chat request through the gateway on a
@@ -12,8 +12,8 @@ import (
 func BenchmarkModelRoutedVsClusterRoute(b *testing.B) {
 	stub := llmstub.Start(b, llmstub.WithName("bench"), llmstub.WithoutRecording())
 	g := startModelGateway(b,
-		clusterYAML("first", "RoundRobin", addressEndpoint("stub", stub.Addr(), "{models: [stub-model], fallback: true}")),
-		clusterYAML("second", "RoundRobin", addressEndpoint("other", stub.Addr(), "{models: [other-model]}")))
+		staticCluster("first", "RoundRobin", addressEndpoint("stub", stub.Addr(), "{models: [stub-model], fallback: true}")),
+		staticCluster("second", "RoundRobin", addressEndpoint("other", stub.Addr(), "{models: [other-model]}")))
 	body := []byte(chatBody)
 	for _, route := range []struct{ name, header string }{{"cluster-route", "chat"}, {"model-routed", ""}} {
 		b.Run(route.name, func(b *testing.B) {

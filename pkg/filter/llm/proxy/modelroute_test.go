@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pixiu-llm/gateway/pkg/test/gatewaytest"
-	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
+	"github.com/pixiu-llm/gateway/internal/test/gatewaytest"
+	"github.com/pixiu-llm/gateway/internal/test/llmstub"
 )
 
 // modelGatewayYAML has three routes under /v1: with "X-Route: ordered" by model over the
@@ -43,12 +43,16 @@ const modelGatewayYAML = `static_resources:
                   config: {timeout: 5s, scheme: http}
   clusters:
 %s
-  shutdown_config: {timeout: 5s, step_timeout: 1s}
+  shutdown_config: %s
 `
 
-func startModelGateway(t testing.TB, clusters ...string) *testGateway {
+func startModelGateway(t testing.TB, clusters ...gatewaytest.Cluster) *testGateway {
 	t.Helper()
-	g := gatewaytest.Start(t, fmt.Sprintf(modelGatewayYAML, strings.Join(clusters, "\n")))
+	var yaml strings.Builder
+	for _, c := range clusters {
+		yaml.WriteString(c.YAML())
+	}
+	g := gatewaytest.Start(t, fmt.Sprintf(modelGatewayYAML, yaml.String(), shutdownConfig))
 	return &testGateway{Gateway: g.Gateway, URL: g.URL("llm"), logs: g.Logs}
 }
 
@@ -97,10 +101,10 @@ func TestCatalogListsTheModelsOfRoutableEndpoints(t *testing.T) {
 	gpt := llmstub.Start(t, llmstub.WithName("openai"))
 	any := llmstub.Start(t, llmstub.WithName("any"))
 	g := startModelGateway(t,
-		clusterYAML("first", "RoundRobin",
+		staticCluster("first", "RoundRobin",
 			addressEndpoint("ds", ds.Addr(), "{models: [deepseek-reasoner, deepseek-chat], health_check_interval: 60000}"),
 			addressEndpoint("any", any.Addr(), "")),
-		clusterYAML("second", "RoundRobin",
+		staticCluster("second", "RoundRobin",
 			addressEndpoint("gpt", gpt.Addr(), "{models: [gpt-4o, deepseek-chat]}")))
 	ctx := testContext(t)
 
@@ -144,8 +148,8 @@ func TestCatalogListsTheModelsOfRoutableEndpoints(t *testing.T) {
 // catalog existed.
 func TestCatalogOfAClusterListingNoModelsIsTheUpstreams(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithName("plain"), llmstub.WithModel("upstream-model"))
-	g := startModelGateway(t, clusterYAML("first", "RoundRobin", addressEndpoint("plain", stub.Addr(), "")),
-		clusterYAML("second", "RoundRobin"))
+	g := startModelGateway(t, staticCluster("first", "RoundRobin", addressEndpoint("plain", stub.Addr(), "")),
+		staticCluster("second", "RoundRobin"))
 	ctx := testContext(t)
 
 	page, err := openAIAt(t, g, "chat").Models.List(ctx)
@@ -166,11 +170,11 @@ func TestModelRoutingSendsEachModelToTheEndpointsListingIt(t *testing.T) {
 	gpt := llmstub.Start(t, llmstub.WithName("openai"))
 	any := llmstub.Start(t, llmstub.WithName("any"))
 	g := startModelGateway(t,
-		clusterYAML("first", "RoundRobin",
+		staticCluster("first", "RoundRobin",
 			addressEndpoint("any", any.Addr(), ""),
 			addressEndpoint("ds", ds.Addr(), "{models: [deepseek-chat]}"),
 			addressEndpoint("ds2", ds2.Addr(), "{models: [deepseek-chat, deepseek-reasoner]}")),
-		clusterYAML("second", "RoundRobin", addressEndpoint("gpt", gpt.Addr(), "{models: [gpt-4o]}")))
+		staticCluster("second", "RoundRobin", addressEndpoint("gpt", gpt.Addr(), "{models: [gpt-4o]}")))
 	ctx := testContext(t)
 	c := openAIAt(t, g, "")
 
@@ -196,8 +200,8 @@ func TestModelRoutingSendsEachModelToTheEndpointsListingIt(t *testing.T) {
 
 func TestModelRoutingRefusesWhatItCannotRoute(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithName("deepseek"))
-	g := startModelGateway(t, clusterYAML("first", "RoundRobin", addressEndpoint("ds", stub.Addr(), "{models: [deepseek-chat]}")),
-		clusterYAML("second", "RoundRobin"))
+	g := startModelGateway(t, staticCluster("first", "RoundRobin", addressEndpoint("ds", stub.Addr(), "{models: [deepseek-chat]}")),
+		staticCluster("second", "RoundRobin"))
 	ctx := testContext(t)
 
 	_, err := chatTo(ctx, openAIAt(t, g, ""), "gpt-4o")
@@ -226,18 +230,18 @@ func TestModelRoutingFallsBackIntoTheNextClusterServingTheModel(t *testing.T) {
 	b := llmstub.Start(t, llmstub.WithName("b"))
 	only := llmstub.Start(t, llmstub.WithName("only-first"), llmstub.WithDefault(llmstub.Status(http.StatusServiceUnavailable)))
 	g := startModelGateway(t,
-		clusterYAML("first", "RoundRobin",
+		staticCluster("first", "RoundRobin",
 			addressEndpoint("a", a.Addr(), "{models: [shared], fallback: true}"),
 			addressEndpoint("only", only.Addr(), "{models: [unshared], fallback: true}")),
-		clusterYAML("second", "RoundRobin", addressEndpoint("b", b.Addr(), "{models: [shared]}")))
+		staticCluster("second", "RoundRobin", addressEndpoint("b", b.Addr(), "{models: [shared]}")))
 	ctx := testContext(t)
 
 	reply, err := chatTo(ctx, openAIAt(t, g, ""), "shared")
 	require.NoError(t, err)
 	assert.Equal(t, "Hello from b", reply, "first (name order) failed, second answered")
 	assert.Equal(t, 1, a.Count())
-	assert.Equal(t, 1.0, metricValue(t, g, "pixiu_llm_fallbacks_total", map[string]string{"cluster": "first", "endpoint": "a"}, false))
-	assert.Equal(t, 1.0, metricValue(t, g, "pixiu_llm_requests_total", map[string]string{"cluster": "second", "endpoint": "b", "code": "2xx"}, false))
+	assert.Equal(t, 1.0, g.scrape(t).Sum("pixiu_llm_fallbacks_total", map[string]string{"cluster": "first", "endpoint": "a"}))
+	assert.Equal(t, 1.0, g.scrape(t).Sum("pixiu_llm_requests_total", map[string]string{"cluster": "second", "endpoint": "b", "code": "2xx"}))
 
 	// The route's order puts second first: first is never asked.
 	reply, err = chatTo(ctx, openAIAt(t, g, "ordered"), "shared")
@@ -256,8 +260,8 @@ func TestModelRoutingWithoutFallbackStaysInItsCluster(t *testing.T) {
 	a := llmstub.Start(t, llmstub.WithName("a"), llmstub.WithDefault(llmstub.Status(http.StatusServiceUnavailable)))
 	b := llmstub.Start(t, llmstub.WithName("b"))
 	g := startModelGateway(t,
-		clusterYAML("first", "RoundRobin", addressEndpoint("a", a.Addr(), "{models: [shared]}")),
-		clusterYAML("second", "RoundRobin", addressEndpoint("b", b.Addr(), "{models: [shared]}")))
+		staticCluster("first", "RoundRobin", addressEndpoint("a", a.Addr(), "{models: [shared]}")),
+		staticCluster("second", "RoundRobin", addressEndpoint("b", b.Addr(), "{models: [shared]}")))
 
 	_, err := chatTo(testContext(t), openAIAt(t, g, ""), "shared")
 	assertOpenAIError(t, err, http.StatusServiceUnavailable, "")
@@ -268,8 +272,8 @@ func TestModelRoutingPrefersAClusterThatIsNotCoolingDown(t *testing.T) {
 	a := llmstub.Start(t, llmstub.WithName("a"))
 	b := llmstub.Start(t, llmstub.WithName("b"))
 	g := startModelGateway(t,
-		clusterYAML("first", "RoundRobin", addressEndpoint("a", a.Addr(), "{models: [shared]}")),
-		clusterYAML("second", "RoundRobin", addressEndpoint("b", b.Addr(), "{models: [shared]}")))
+		staticCluster("first", "RoundRobin", addressEndpoint("a", a.Addr(), "{models: [shared]}")),
+		staticCluster("second", "RoundRobin", addressEndpoint("b", b.Addr(), "{models: [shared]}")))
 	g.Clusters.Cluster("first").Member("a").Health.CoolDownUntil(time.Now().Add(time.Minute))
 
 	reply, err := chatTo(testContext(t), openAIAt(t, g, ""), "shared")
@@ -283,8 +287,8 @@ func TestModelRoutingStreams(t *testing.T) {
 	ds := llmstub.Start(t, llmstub.WithName("deepseek"), llmstub.WithStream(chunks, interval))
 	gpt := llmstub.Start(t, llmstub.WithName("openai"))
 	g := startModelGateway(t,
-		clusterYAML("first", "RoundRobin", addressEndpoint("ds", ds.Addr(), "{models: [deepseek-chat]}")),
-		clusterYAML("second", "RoundRobin", addressEndpoint("gpt", gpt.Addr(), "{models: [gpt-4o]}")))
+		staticCluster("first", "RoundRobin", addressEndpoint("ds", ds.Addr(), "{models: [deepseek-chat]}")),
+		staticCluster("second", "RoundRobin", addressEndpoint("gpt", gpt.Addr(), "{models: [gpt-4o]}")))
 
 	text, arrivals, usage, err := readStream(openAIAt(t, g, "").Chat.Completions.NewStreaming(testContext(t), openai.ChatCompletionNewParams{
 		Model:         "deepseek-chat",

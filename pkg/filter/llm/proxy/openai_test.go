@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
+	"github.com/pixiu-llm/gateway/internal/test/llmstub"
 )
 
 const (
@@ -37,7 +37,7 @@ func chatParams() openai.ChatCompletionNewParams {
 
 func TestOpenAIClientCompletion(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithName("primary"), llmstub.WithAPIKey(upstreamKey))
-	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin",
+	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
 		endpoint("primary", stub.Addr(), "{api_key: "+upstreamKey+"}"))})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -59,13 +59,13 @@ func TestOpenAIClientCompletion(t *testing.T) {
 		}
 	}
 	assert.Equal(t, float64(res.Usage.TotalTokens),
-		metricValue(t, g, "pixiu_llm_tokens_total", map[string]string{"cluster": "chat", "model": "stub-model", "kind": "total"}, false))
+		g.scrape(t).Sum("pixiu_llm_tokens_total", map[string]string{"cluster": "chat", "model": "stub-model", "kind": "total"}))
 }
 
 func TestOpenAIClientStreamArrivesChunkByChunk(t *testing.T) {
 	const chunks, interval = 6, 150 * time.Millisecond
 	stub := llmstub.Start(t, llmstub.WithName("primary"), llmstub.WithAPIKey(upstreamKey), llmstub.WithStream(chunks, interval))
-	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin",
+	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
 		endpoint("primary", stub.Addr(), "{api_key: "+upstreamKey+"}"))})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -95,7 +95,7 @@ func TestOpenAIClientStreamArrivesChunkByChunk(t *testing.T) {
 	assert.Equal(t, "Bearer "+upstreamKey, rec.Header.Get("Authorization"))
 	assert.Positive(t, usage)
 	assert.Equal(t, float64(usage),
-		metricValue(t, g, "pixiu_llm_tokens_total", map[string]string{"cluster": "chat", "kind": "total"}, false),
+		g.scrape(t).Sum("pixiu_llm_tokens_total", map[string]string{"cluster": "chat", "kind": "total"}),
 		"usage is read from the stream as it passes")
 }
 
@@ -104,7 +104,7 @@ func TestOpenAIClientStreamArrivesChunkByChunk(t *testing.T) {
 func TestOpenAIClientSeesTheStreamIdleError(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithDefault(llmstub.StallAfter(2, llmstub.Forever)))
 	g := startGateway(t, gatewaySpec{filter: "{timeout: 5s, scheme: http, streamIdleTimeout: 1s}",
-		clusters: clusterYAML("chat", "RoundRobin", endpoint("quiet", stub.Addr(), ""))})
+		cluster: staticCluster("chat", "RoundRobin", endpoint("quiet", stub.Addr(), ""))})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

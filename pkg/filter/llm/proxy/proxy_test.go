@@ -18,16 +18,17 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/gatewaytest"
+	"github.com/pixiu-llm/gateway/internal/test/llmstub"
 	"github.com/pixiu-llm/gateway/pkg/cluster"
 	"github.com/pixiu-llm/gateway/pkg/common/extension/filter"
 	"github.com/pixiu-llm/gateway/pkg/config"
 	"github.com/pixiu-llm/gateway/pkg/filter/llm/proxy"
 	"github.com/pixiu-llm/gateway/pkg/model"
 	"github.com/pixiu-llm/gateway/pkg/server"
-	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
 )
 
-// Pitfall 16: domains that carry a base path, and static endpoints without llm_meta, work.
+// Domains that carry a base path, and static endpoints without llm_meta, work.
 func TestEndpointAddressForms(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithName("up"))
 	for _, tc := range []struct {
@@ -42,7 +43,7 @@ func TestEndpointAddressForms(t *testing.T) {
 		{"address and port, no llm_meta", addressEndpoint("e", stub.Addr(), ""), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			g := startGateway(t, gatewaySpec{filter: tc.filter, clusters: clusterYAML("chat", "RoundRobin", tc.endpoint)})
+			g := startGateway(t, gatewaySpec{filter: tc.filter, cluster: staticCluster("chat", "RoundRobin", tc.endpoint)})
 			c := openai.NewClient(option.WithBaseURL(g.URL+"/v1/"), option.WithAPIKey("k"), option.WithMaxRetries(0),
 				option.WithHTTPClient(client(t)))
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -58,7 +59,7 @@ func TestEndpointAddressForms(t *testing.T) {
 
 func TestPathQueryAndMethodPassThrough(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithName("up"))
-	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin", endpoint("e", stub.Addr()+"/v1", ""))})
+	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin", endpoint("e", stub.Addr()+"/v1", ""))})
 	resp, err := client(t).Get(g.URL + "/v1/files/a%2Fb?purpose=batch&limit=2")
 	require.NoError(t, err)
 	body, _ := io.ReadAll(resp.Body)
@@ -74,8 +75,8 @@ func TestPathQueryAndMethodPassThrough(t *testing.T) {
 func TestRequestBodyLimit(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithName("up"))
 	g := startGateway(t, gatewaySpec{
-		filter:   "{scheme: http, maxRequestBodyBytes: 1024}",
-		clusters: clusterYAML("chat", "RoundRobin", endpoint("e", stub.Addr(), "")),
+		filter:  "{scheme: http, maxRequestBodyBytes: 1024}",
+		cluster: staticCluster("chat", "RoundRobin", endpoint("e", stub.Addr(), "")),
 	})
 	hc := client(t)
 	big := `{"model":"m","messages":[{"role":"user","content":"` + strings.Repeat("x", 2000) + `"}]}`
@@ -106,7 +107,7 @@ func TestRequestBodyLimit(t *testing.T) {
 func TestBodyIsReplayedOnEveryAttempt(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithName("up"))
 	stub.Script(llmstub.Status(502), llmstub.CloseConn())
-	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin", endpoint("e", stub.Addr(), countBased2))})
+	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin", endpoint("e", stub.Addr(), countBased2))})
 	r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody)
 	require.Equal(t, http.StatusOK, r.status)
 	reqs := stub.Requests()
@@ -119,7 +120,7 @@ func TestBodyIsReplayedOnEveryAttempt(t *testing.T) {
 
 func TestKeysRotate(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithName("up"))
-	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin",
+	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
 		endpoint("e", stub.Addr(), "{api_key: k1, api_keys: [k2, k3], retry_policy: {name: CountBased, config: {times: 1}}}"))})
 	hc := client(t)
 	for i := 0; i < 6; i++ {
@@ -141,7 +142,7 @@ func TestKeysRotate(t *testing.T) {
 
 func TestClientAuthorizationPassesWithoutEndpointKey(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithName("up"), llmstub.WithAPIKey("client-own-key"))
-	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin", endpoint("e", stub.Addr(), "{fallback: true}"))})
+	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin", endpoint("e", stub.Addr(), "{fallback: true}"))})
 	r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody, "Authorization", "Bearer client-own-key")
 	assert.Equal(t, http.StatusOK, r.status, r.body)
 }
@@ -163,7 +164,7 @@ func TestHeadersHopByHopStrippedAndHostRewritten(t *testing.T) {
 	}))
 	t.Cleanup(upstream.Close)
 	upstreamHost := upstream.Listener.Addr().String()
-	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin", endpoint("e", upstreamHost, "{api_key: sk-endpoint}"))})
+	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin", endpoint("e", upstreamHost, "{api_key: sk-endpoint}"))})
 
 	// A raw request, so that the client library does not tidy the headers first.
 	conn, err := net.Dial("tcp", strings.TrimPrefix(g.URL, "http://"))
@@ -217,7 +218,7 @@ func TestErrorsNameEndpointsNeverKeys(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g := startGateway(t, gatewaySpec{
 				filter: "{timeout: 200ms, scheme: http}",
-				clusters: clusterYAML("chat", "RoundRobin",
+				cluster: staticCluster("chat", "RoundRobin",
 					endpoint("ep-a", closedAddr(t), "{api_key: "+keyA+", fallback: true}"), tc.second),
 			})
 			r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody)
@@ -281,8 +282,9 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"{timeout: soon}", "soon"},
 	} {
 		t.Run(tc.filter, func(t *testing.T) {
-			doc, err := config.Load("test.yaml", []byte(fmt.Sprintf(gatewayYAML, proxyFilterYAML(tc.filter), "{}",
-				clusterYAML("chat", "RoundRobin", endpoint("e", "127.0.0.1:1", "")))))
+			yaml := gatewaytest.Config{Prefix: "/", HTTPFilters: []gatewaytest.Filter{gatewaytest.ProxyFilter(tc.filter)},
+				Clusters: []gatewaytest.Cluster{staticCluster("chat", "RoundRobin", endpoint("e", "127.0.0.1:1", ""))}}.YAML()
+			doc, err := config.Load("test.yaml", []byte(yaml))
 			require.NoError(t, err)
 			_, err = server.New(doc, nil)
 			require.Error(t, err)
@@ -292,11 +294,11 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 	}
 }
 
-// Pitfall 17: requests read endpoints while they are replaced; the race detector watches.
+// Requests read endpoints while they are replaced; the race detector watches.
 func TestConcurrentRequestsAndEndpointUpdates(t *testing.T) {
 	a := llmstub.Start(t, llmstub.WithName("a"), llmstub.WithoutRecording())
 	b := llmstub.Start(t, llmstub.WithName("b"), llmstub.WithoutRecording())
-	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin",
+	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
 		endpoint("a", a.Addr(), "{fallback: true, api_keys: [k1, k2]}"))})
 
 	stop := make(chan struct{})
@@ -362,7 +364,7 @@ func TestShutdownClosesUpstreamConnections(t *testing.T) {
 	}
 	upstream.Start()
 	t.Cleanup(upstream.Close)
-	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin", endpoint("e", upstream.Listener.Addr().String(), ""))})
+	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin", endpoint("e", upstream.Listener.Addr().String(), ""))})
 	require.Equal(t, http.StatusOK, post(t, client(t), g.URL+"/v1/chat/completions", chatBody).status)
 
 	idle := func(want http.ConnState) func() bool {

@@ -9,8 +9,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/gatewaytest"
+	"github.com/pixiu-llm/gateway/internal/test/llmstub"
 	"github.com/pixiu-llm/gateway/pkg/common/extension/filter"
-	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
 )
 
 // recorderPlugin is an observing filter that keeps the records it is handed; it passes requests on.
@@ -54,13 +55,12 @@ func init() { filter.RegisterHTTPFilter(recorderPlugin{}) }
 func TestObserverAfterProxySeesTheFinishedRequest(t *testing.T) {
 	failing := llmstub.Start(t, llmstub.WithName("failing"), llmstub.WithDefault(llmstub.Status(503)))
 	answering := llmstub.Start(t, llmstub.WithName("answering"))
-	clusters := clusterYAML("chat", "RoundRobin",
-		addressEndpoint("a", failing.Addr(), "{fallback: true}"),
-		addressEndpoint("b", answering.Addr(), "{fallback: true}"))
-	g := startGatewayWithFilters(t, clusters, `
-                - name: dgp.filter.llm.proxy
-                  config: {timeout: 5s, scheme: http}
-                - name: test.recorder`)
+	g := startGateway(t, gatewaySpec{
+		filters: []gatewaytest.Filter{gatewaytest.ProxyFilter("{timeout: 5s, scheme: http}"), {Name: "test.recorder"}},
+		cluster: staticCluster("chat", "RoundRobin",
+			addressEndpoint("a", failing.Addr(), "{fallback: true}"),
+			addressEndpoint("b", answering.Addr(), "{fallback: true}")),
+	})
 	recorder.take()
 
 	// Round robin starts at a, which fails; fallback goes to b.

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
+	"github.com/pixiu-llm/gateway/internal/test/llmstub"
 )
 
 // A static endpoint written for upstream Pixiu (address and port, no scheme anywhere) is dialed
@@ -17,8 +17,8 @@ import (
 func TestSchemeDefaultsToHTTPAsUpstream(t *testing.T) {
 	stub := llmstub.Start(t)
 	g := startGateway(t, gatewaySpec{
-		filter:   "{timeout: 5s}",
-		clusters: clusterYAML("chat", "RoundRobin", addressEndpoint("local", stub.Addr(), "")),
+		filter:  "{timeout: 5s}",
+		cluster: staticCluster("chat", "RoundRobin", addressEndpoint("local", stub.Addr(), "")),
 	})
 	resp, err := client(t).Post(g.URL+"/v1/chat/completions", "application/json", strings.NewReader(chatBody))
 	require.NoError(t, err)
@@ -32,8 +32,8 @@ func TestSchemeDefaultsToHTTPAsUpstream(t *testing.T) {
 func TestTLSToAPlainHTTPEndpointSaysTheSchemeIsLikelyWrong(t *testing.T) {
 	stub := llmstub.Start(t)
 	for name, spec := range map[string]gatewaySpec{
-		"domain with https://": {filter: "{timeout: 5s}", clusters: clusterYAML("chat", "RoundRobin", endpoint("plain", "https://"+stub.Addr(), ""))},
-		"filter scheme https":  {filter: "{timeout: 5s, scheme: https}", clusters: clusterYAML("chat", "RoundRobin", addressEndpoint("plain", stub.Addr(), ""))},
+		"domain with https://": {filter: "{timeout: 5s}", cluster: staticCluster("chat", "RoundRobin", endpoint("plain", "https://"+stub.Addr(), ""))},
+		"filter scheme https":  {filter: "{timeout: 5s, scheme: https}", cluster: staticCluster("chat", "RoundRobin", addressEndpoint("plain", stub.Addr(), ""))},
 	} {
 		t.Run(name, func(t *testing.T) {
 			g := startGateway(t, spec)

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
+	"github.com/pixiu-llm/gateway/internal/test/llmstub"
 )
 
 type event struct {
@@ -46,7 +46,7 @@ func postStream(t *testing.T, ctx context.Context, url string, includeUsage bool
 	return resp
 }
 
-// Pitfall 14: neither the filter timeout nor the listener's write/read timeouts cut a healthy
+// Neither the filter timeout nor the listener's write/read timeouts cut a healthy
 // stream that lasts longer than all of them.
 func TestStreamOutlivesTimeouts(t *testing.T) {
 	const chunks, interval = 15, 100 * time.Millisecond
@@ -54,7 +54,7 @@ func TestStreamOutlivesTimeouts(t *testing.T) {
 	g := startGateway(t, gatewaySpec{
 		filter:   "{timeout: 200ms, scheme: http}",
 		listener: "{write_timeout: 300ms, read_timeout: 300ms, idle_timeout: 1s}",
-		clusters: clusterYAML("chat", "RoundRobin", endpoint("slow", stub.Addr(), countBased2)),
+		cluster:  staticCluster("chat", "RoundRobin", endpoint("slow", stub.Addr(), countBased2)),
 	})
 
 	start := time.Now()
@@ -76,17 +76,17 @@ func TestSlowAnswerOutlivesWriteTimeout(t *testing.T) {
 	g := startGateway(t, gatewaySpec{
 		filter:   "{timeout: 2s, scheme: http}",
 		listener: "{write_timeout: 200ms, read_timeout: 200ms}",
-		clusters: clusterYAML("chat", "RoundRobin", endpoint("slow", stub.Addr(), "")),
+		cluster:  staticCluster("chat", "RoundRobin", endpoint("slow", stub.Addr(), "")),
 	})
 	r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody)
 	require.Equal(t, http.StatusOK, r.status, r.body)
 	assert.Equal(t, "Hello from slow", content(t, r.body))
 }
 
-// Pitfall 18: time to first byte is taken when the first byte arrives, not at the end.
+// Time to first byte is taken when the first byte arrives, not at the end.
 func TestFirstByteMeasuredAtFirstByte(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithName("s"), llmstub.WithStream(8, 150*time.Millisecond))
-	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin", endpoint("s", stub.Addr(), ""))})
+	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin", endpoint("s", stub.Addr(), ""))})
 
 	resp := postStream(t, context.Background(), g.URL, true)
 	events, err := readEvents(resp.Body)
@@ -95,14 +95,14 @@ func TestFirstByteMeasuredAtFirstByte(t *testing.T) {
 
 	labels := map[string]string{"cluster": "chat", "endpoint": "s"}
 	eventually(t, 2*time.Second, func() bool {
-		return metricValue(t, g, "pixiu_llm_upstream_duration_seconds", labels, false) == 1
+		return float64(g.scrape(t).HistogramCount(t, "pixiu_llm_upstream_duration_seconds", labels)) == 1
 	}, "attempt recorded")
-	assert.Equal(t, 1.0, metricValue(t, g, "pixiu_llm_time_to_first_byte_seconds", labels, false))
-	ttfb := metricValue(t, g, "pixiu_llm_time_to_first_byte_seconds", labels, true)
-	total := metricValue(t, g, "pixiu_llm_upstream_duration_seconds", labels, true)
+	assert.Equal(t, 1.0, float64(g.scrape(t).HistogramCount(t, "pixiu_llm_time_to_first_byte_seconds", labels)))
+	ttfb := g.scrape(t).HistogramSum(t, "pixiu_llm_time_to_first_byte_seconds", labels)
+	total := g.scrape(t).HistogramSum(t, "pixiu_llm_upstream_duration_seconds", labels)
 	assert.Greater(t, total, 1.0, "the stream lasted over a second")
 	assert.Less(t, ttfb, total/2, "first byte long before the end")
-	assert.Positive(t, metricValue(t, g, "pixiu_llm_tokens_total", map[string]string{"cluster": "chat", "kind": "completion"}, false))
+	assert.Positive(t, g.scrape(t).Sum("pixiu_llm_tokens_total", map[string]string{"cluster": "chat", "kind": "completion"}))
 }
 
 // Once bytes went to the client there is no retry and no fallback; a stream that breaks off
@@ -125,7 +125,7 @@ func TestBrokenStreamIsNotRetried(t *testing.T) {
 	}))
 	t.Cleanup(primary.Close)
 	secondary := llmstub.Start(t, llmstub.WithName("secondary"))
-	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin",
+	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
 		endpoint("primary", primary.Listener.Addr().String(), countBased2),
 		endpoint("secondary", secondary.Addr(), countBased2))})
 
@@ -148,7 +148,7 @@ func TestBrokenStreamIsNotRetried(t *testing.T) {
 
 func TestClientLeavingMidStreamReleasesUpstream(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithName("s"), llmstub.WithDefault(llmstub.StallAfter(1, llmstub.Forever)))
-	g := startGateway(t, gatewaySpec{clusters: clusterYAML("chat", "RoundRobin", endpoint("s", stub.Addr(), countBased2))})
+	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin", endpoint("s", stub.Addr(), countBased2))})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	resp := postStream(t, ctx, g.URL, false)
@@ -157,7 +157,7 @@ func TestClientLeavingMidStreamReleasesUpstream(t *testing.T) {
 	assert.True(t, strings.HasPrefix(line, "data: "))
 	cancel()
 	eventually(t, 5*time.Second, func() bool {
-		return metricValue(t, g, "pixiu_llm_requests_total", map[string]string{"endpoint": "s", "code": "4xx"}, false) == 1
+		return g.scrape(t).Sum("pixiu_llm_requests_total", map[string]string{"endpoint": "s", "code": "4xx"}) == 1
 	}, "request ends when the client leaves")
 	assert.Equal(t, 1, stub.Count())
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/pixiu-llm/gateway/pkg/model"
 )
 
-// Pitfall 16: a domain that carries a path (api.openai.com/v1) must give a valid URL.
+// A domain that carries a path (api.openai.com/v1) must give a valid URL.
 func TestTargetOf(t *testing.T) {
 	for _, tc := range []struct {
 		name    string

@@ -15,10 +15,11 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/pixiu-llm/gateway/internal/test/logcapture"
 	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
 	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry/base"
 	"github.com/pixiu-llm/gateway/pkg/metrics"
-	"github.com/pixiu-llm/gateway/pkg/test/logcapture"
+	"github.com/pixiu-llm/gateway/pkg/metrics/metricstest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -478,15 +479,5 @@ func onlyDeletes(events []string) []string {
 
 func gaugeValue(t *testing.T, m *metrics.Metrics, name string) float64 {
 	t.Helper()
-	families, err := m.Registry.Gather()
-	require.NoError(t, err)
-	for _, mf := range families {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, metric := range mf.GetMetric() {
-			return metric.GetGauge().GetValue()
-		}
-	}
-	return 0
+	return metricstest.Gather(t, m.Registry).Value(t, name, nil)
 }

@@ -79,8 +79,8 @@ func TestClientRequests(t *testing.T) {
 	assert.Equal(t, "/nacos/v1/ns/instance/beat", calls[3].path)
 }
 
-// Pitfall 10 (first half): the configured timeout bounds every registry request.
-func TestPitfall10TimeoutIsHonoured(t *testing.T) {
+// The configured timeout bounds every registry request.
+func TestConfiguredTimeoutBoundsEveryRegistryRequest(t *testing.T) {
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select { // a registry that accepts and never answers

@@ -164,8 +164,8 @@ func (s *sink) count() int {
 	return len(s.endpoints)
 }
 
-// Pitfall 1: every service is listed, past the first page, with the page size asked for.
-func TestPitfall01EveryServiceIsListedWithPaging(t *testing.T) {
+// Every service is listed, past the first page, with the page size asked for.
+func TestEveryServiceIsListedPastTheFirstPage(t *testing.T) {
 	for _, pageSize := range []int{0 /* default */, 10, 7} {
 		t.Run(fmt.Sprintf("page size %d", pageSize), func(t *testing.T) {
 			f := newFakeNacos(t)
