@@ -8,10 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -138,36 +136,7 @@ func TestIntegrationRegistryRestartsEmpty(t *testing.T) {
 	p.register("survivor-svc", up, meta("cluster", "chat", "id", "survivor"))
 	require.Eventually(t, func() bool { return g.hasMember("chat", "survivor") }, discoveryBound, poll)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var sent, failed atomic.Int64
-	var failures sync.Map
-	var load sync.WaitGroup
-	load.Add(1)
-	go func() {
-		defer load.Done()
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			sent.Add(1)
-			resp, err := g.client.Post(g.URL+"/v1/chat/completions", "application/json", strings.NewReader(chatBody))
-			if err != nil {
-				failed.Add(1)
-				failures.Store(err.Error(), true)
-				continue
-			}
-			_ = resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				failed.Add(1)
-				failures.Store(strconv.Itoa(resp.StatusCode), true)
-			}
-		}
-	}()
-
+	load := startLoad(g, 100*time.Millisecond)
 	time.Sleep(time.Second)
 	wctx, wcancel := context.WithTimeout(context.Background(), time.Minute)
 	defer wcancel()
@@ -193,13 +162,10 @@ func TestIntegrationRegistryRestartsEmpty(t *testing.T) {
 	t.Logf("registry restarted empty; provider registered again %v later", back.Round(100*time.Millisecond))
 	require.Eventually(t, func() bool { return g.adapter.Status()[0].Forgotten == nil }, discoveryBound, poll)
 	time.Sleep(3 * time.Second)
-	cancel()
-	load.Wait()
+	sent, failed, why := load.stop()
 
-	var why []string
-	failures.Range(func(k, _ any) bool { why = append(why, k.(string)); return true })
-	assert.Zero(t, failed.Load(), "%d of %d requests failed: %v", failed.Load(), sent.Load(), why)
-	assert.GreaterOrEqual(t, sent.Load(), int64(10*back/time.Second), "load ran for the whole time")
+	assert.Zero(t, failed, "%d of %d requests failed: %v", failed, sent, why)
+	assert.GreaterOrEqual(t, sent, int64(10*back/time.Second), "load ran for the whole time")
 	assert.True(t, g.hasMember("chat", "survivor"))
 	assert.Equal(t, 1, strings.Count(g.logs.String(), "lists none of the services"), "logged once:\n%s", g.logs.String())
 	assert.Zero(t, strings.Count(g.logs.String(), "endpoint removed"))
