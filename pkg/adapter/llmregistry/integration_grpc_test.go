@@ -168,6 +168,29 @@ func TestIntegrationGRPCNothingListens(t *testing.T) {
 	assertNothingAnswers(t, os.Getpid(), false)
 }
 
+// `pixiu llm register --transport grpc`: routed while it runs, it holds no UDP socket and no TCP
+// listener, and when the process is killed (no deregistration) the registry drops its instance
+// with its connection: gone from the gateway by push, not after a heartbeat expiry.
+func TestIntegrationLLMRegisterGRPCGoneWhenKilled(t *testing.T) {
+	srv := startRNacos(t, rnacos.Options{})
+	group := uniqueGroup(t)
+	up := llmstub.Start(t, llmstub.WithName("child"))
+	host, port, _ := strings.Cut(up.Addr(), ":")
+	g := startGatewayOver(t, registryYAML{transport: "grpc", refresh: grpcRefresh}, srv.Addr(), group, "chat", llmstub.Start(t))
+	child := startRegister(t, nil, "--transport", "grpc", "--nacos", srv.Addr(), "--group", group,
+		"--service", "child-svc", "--cluster", "chat", "--id", "child", "--ip", host, "--port", port)
+	require.Eventually(t, func() bool { return g.hasMember("chat", "child") }, discoveryBound, poll, child.output())
+	assert.Contains(t, child.output(), "over gRPC")
+	code, body := g.chat(t, "/v1/chat/completions")
+	require.Equal(t, http.StatusOK, code, body)
+	assertNothingAnswers(t, child.cmd.Process.Pid, true)
+
+	began := time.Now()
+	require.NoError(t, child.cmd.Process.Kill())
+	took := waitLatency(t, "register process killed → gone", began, func() bool { return !g.hasMember("chat", "child") })
+	assert.Less(t, took, pushBound+2*time.Second, "connection dropped, empty list pushed and confirmed")
+}
+
 // Stop of a gateway watching over gRPC closes its client and leaves no goroutine behind. Not
 // parallel: goleak looks at the whole process.
 func TestIntegrationGRPCStopLeavesNoGoroutines(t *testing.T) {

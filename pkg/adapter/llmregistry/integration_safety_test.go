@@ -77,49 +77,66 @@ func TestIntegrationNothingListensForPushes(t *testing.T) {
 func TestIntegrationLLMRegisterListensOnNothing(t *testing.T) {
 	addr := sharedRegistry(t)
 	group := uniqueGroup(t)
-	bin := filepath.Join(t.TempDir(), "pixiu")
-	out, err := exec.Command("go", "build", "-o", bin, "../../../cmd/pixiu").CombinedOutput()
-	require.NoError(t, err, "build pixiu: %s", out)
-
 	up := llmstub.Start(t, llmstub.WithName("child"), llmstub.WithAPIKey("sk-child"))
 	host, port, _ := strings.Cut(up.Addr(), ":")
 	g := startGateway(t, addr, group, "chat", llmstub.Start(t))
-	cmd := exec.Command(bin, "llm", "register", "--nacos", addr, "--group", group, "--service", "child-svc",
+	child := startRegister(t, []string{"CHILD_KEY=sk-child"}, "--nacos", addr, "--group", group, "--service", "child-svc",
 		"--cluster", "chat", "--id", "child", "--ip", host, "--port", port, "--api-key-env", "CHILD_KEY")
-	cmd.Env = append(os.Environ(), "CHILD_KEY=sk-child")
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	cmd.Stderr = cmd.Stdout
-	require.NoError(t, cmd.Start())
-	var output strings.Builder
-	var outMu sync.Mutex
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			outMu.Lock()
-			output.WriteString(sc.Text() + "\n")
-			outMu.Unlock()
-		}
-	}()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done; _ = cmd.Wait() })
 
 	require.Eventually(t, func() bool { return g.hasMember("chat", "child") }, discoveryBound, poll)
 	code, body := g.chat(t, "/v1/chat/completions")
 	require.Equal(t, http.StatusOK, code, body)
 	time.Sleep(time.Second)
-	assertNothingAnswers(t, cmd.Process.Pid, true)
+	assertNothingAnswers(t, child.cmd.Process.Pid, true)
 
-	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	<-done
-	require.NoError(t, cmd.Wait())
-	outMu.Lock()
-	assert.Contains(t, output.String(), "deregistered")
-	assert.NotContains(t, output.String(), "sk-child")
-	assert.NotContains(t, output.String(), "Local IP", "no SDK log line")
-	outMu.Unlock()
+	require.NoError(t, child.cmd.Process.Signal(syscall.SIGTERM))
+	<-child.done
+	require.NoError(t, child.cmd.Wait())
+	out := child.output()
+	assert.Contains(t, out, "deregistered")
+	assert.NotContains(t, out, "sk-child")
+	assert.NotContains(t, out, "Local IP", "no SDK log line")
 	require.Eventually(t, func() bool { return !g.hasMember("chat", "child") }, discoveryBound, poll)
+}
+
+// registerChild is a `pixiu llm register` process.
+type registerChild struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed when its output ended
+	mu   sync.Mutex
+	out  strings.Builder
+}
+
+func (c *registerChild) output() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.out.String()
+}
+
+// startRegister builds pixiu and runs `pixiu llm register args...` with env added; the process
+// is killed at the end of the test.
+func startRegister(t *testing.T, env []string, args ...string) *registerChild {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "pixiu")
+	out, err := exec.Command("go", "build", "-o", bin, "../../../cmd/pixiu").CombinedOutput()
+	require.NoError(t, err, "build pixiu: %s", out)
+	c := &registerChild{cmd: exec.Command(bin, append([]string{"llm", "register"}, args...)...), done: make(chan struct{})}
+	c.cmd.Env = append(os.Environ(), env...)
+	stdout, err := c.cmd.StdoutPipe()
+	require.NoError(t, err)
+	c.cmd.Stderr = c.cmd.Stdout
+	require.NoError(t, c.cmd.Start())
+	go func() {
+		defer close(c.done)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			c.mu.Lock()
+			c.out.WriteString(sc.Text() + "\n")
+			c.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { _ = c.cmd.Process.Kill(); <-c.done; _ = c.cmd.Wait() })
+	return c
 }
 
 // The registry restarts with its store wiped while the provider stays up and registers again

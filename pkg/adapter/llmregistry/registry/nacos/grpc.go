@@ -47,7 +47,7 @@ type namingClient interface {
 }
 
 func newGRPCSource(s Settings, _ registry.Env) (base.Source, error) {
-	addrs, grpcAddrs, err := grpcAddresses(s.Servers)
+	addrs, grpcAddrs, err := GRPCAddresses(s.Servers)
 	if err != nil {
 		return nil, fmt.Errorf("nacos registry %q: %w", s.Name, err)
 	}
@@ -61,9 +61,10 @@ func newGRPCSource(s Settings, _ registry.Env) (base.Source, error) {
 	}, nil
 }
 
-// grpcAddresses returns the servers' HTTP host:port (login) and their gRPC host:port (+1000).
-// The gRPC client logs in over plain HTTP at /nacos, so other schemes and paths are refused.
-func grpcAddresses(servers []Server) (httpAddrs, grpcAddrs []string, err error) {
+// GRPCAddresses returns the servers' HTTP host:port (what grpcnaming.Config takes; login goes
+// there) and their gRPC host:port (+1000). The gRPC client logs in over plain HTTP at /nacos, so
+// other schemes and paths are refused.
+func GRPCAddresses(servers []Server) (httpAddrs, grpcAddrs []string, err error) {
 	for _, sv := range servers {
 		if sv.Scheme != "http" || sv.ContextPath != defaultContextPath {
 			return nil, nil, fmt.Errorf("address %s%s: the grpc transport takes host:port only (login over http at %s)",

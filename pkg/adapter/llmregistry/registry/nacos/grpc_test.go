@@ -88,7 +88,7 @@ func TestGRPCTransportIsRegisteredAndStartsNothing(t *testing.T) {
 func TestGRPCAddresses(t *testing.T) {
 	servers, err := ParseAddresses("10.0.0.1:8848, [::1]:9000, nacos.local")
 	require.NoError(t, err)
-	httpAddrs, grpcAddrs, err := grpcAddresses(servers)
+	httpAddrs, grpcAddrs, err := GRPCAddresses(servers)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"10.0.0.1:8848", "[::1]:9000", "nacos.local:8848"}, httpAddrs)
 	assert.Equal(t, []string{"10.0.0.1:9848", "[::1]:10000", "nacos.local:9848"}, grpcAddrs)
