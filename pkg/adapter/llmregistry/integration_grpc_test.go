@@ -236,6 +236,10 @@ func TestReconnectGRPCRegistryRestartsWiped(t *testing.T) {
 	require.NoError(t, srv.Restart(ctx, rnacos.WipeStore))
 	require.Eventually(t, provider.Connected, discoveryBound, poll, "the provider reconnects")
 	t.Logf("provider reconnected %v after the restart began", time.Since(restarted).Round(100*time.Millisecond))
+	require.Eventually(t, func() bool {
+		list, err := provider.Instances("survivor-svc", group)
+		return err == nil && len(list) == 1
+	}, discoveryBound, poll, "the provider registers its instance again by itself")
 	time.Sleep(3 * grpcRefresh) // pushes after re-subscribing, confirmations, several list re-reads
 	sent, failed, why := load.stop()
 
