@@ -25,6 +25,7 @@ const envNacosAddress = "NACOS_ADDRESS"
 
 type registerFlags struct {
 	nacos, namespace, group, username, passwordEnv string
+	transport                                      string
 	timeout, checkInterval                         time.Duration
 
 	service, cluster, id, name string
@@ -49,6 +50,11 @@ adapter's own conversion (nothing is registered if it would be rejected), regist
 instance, keeps it alive with heartbeats, and deregisters it on SIGINT or SIGTERM. Every
 --check-interval it also checks that the registry still lists the instance, and registers it
 again if the registry lost it (for example after a restart without its data).
+
+With --transport grpc (Nacos 2.x/3.x, gRPC on the port + 1000) there are no heartbeats: the
+instance lives as long as this command's connection, so if the process dies the registry drops
+it at once. After a registry restart the connection is made again and the instance registered
+again by itself (--check-interval is not used).
 
 The API key is read from the environment variable named by --api-key-env, never from a flag
 (flag values end up in ps output and shell history). It is never printed.
@@ -96,6 +102,7 @@ func (f *registerFlags) bind(c *cobra.Command) {
 	fl.StringVar(&f.group, "group", llmprovider.DefaultGroup, "Nacos group; must match the gateway adapter's group")
 	fl.StringVar(&f.username, "username", "", "Nacos username, when Nacos auth is on")
 	fl.StringVar(&f.passwordEnv, "password-env", "", "environment variable holding the Nacos password")
+	fl.StringVar(&f.transport, "transport", registry.TransportHTTP, "http (Nacos 1.x API, heartbeats) or grpc (Nacos 2.x/3.x: the instance lives as long as this command's connection)")
 	fl.DurationVar(&f.timeout, "timeout", 5*time.Second, "timeout of each request to Nacos")
 	fl.DurationVar(&f.checkInterval, "check-interval", 10*time.Second, "how often to check the instance is still registered and register it again if the registry lost it (0 = never)")
 	fl.StringVar(&f.service, "service", "", "Nacos service name (required)")
@@ -175,15 +182,66 @@ func (f *registerFlags) instance() (llmprovider.Instance, error) {
 	return in, nil
 }
 
-// run registers inst, keeps it registered until ctx ends, then deregisters it.
-func (f *registerFlags) run(ctx context.Context, out io.Writer, inst llmprovider.Instance, summary *llmprovider.Summary) error {
+// options are the registry options the flags give.
+func (f *registerFlags) options() (llmprovider.NacosOptions, error) {
 	opts := llmprovider.NacosOptions{Address: f.nacos, Namespace: f.namespace, Username: f.username, Timeout: f.timeout}
 	if f.passwordEnv != "" {
 		opts.Password = os.Getenv(f.passwordEnv)
 		if opts.Password == "" {
-			return fmt.Errorf("--password-env %s: the environment variable is not set or empty", f.passwordEnv)
+			return opts, fmt.Errorf("--password-env %s: the environment variable is not set or empty", f.passwordEnv)
 		}
 	}
+	return opts, nil
+}
+
+// printRegistered tells what was registered and how the gateway routes it.
+func (f *registerFlags) printRegistered(out io.Writer, inst llmprovider.Instance, summary *llmprovider.Summary, how string) {
+	fmt.Fprintf(out, "registered %s in nacos %s (namespace %s, group %s); the gateway routes it as\n",
+		inst, f.nacos, f.namespace, f.group)
+	for _, line := range summary.Lines() {
+		fmt.Fprintln(out, "  "+line)
+	}
+	fmt.Fprintln(out, how+"; SIGINT or SIGTERM deregisters")
+}
+
+// run registers inst over the chosen transport until ctx ends, then deregisters it.
+func (f *registerFlags) run(ctx context.Context, out io.Writer, inst llmprovider.Instance, summary *llmprovider.Summary) error {
+	opts, err := f.options()
+	if err != nil {
+		return err
+	}
+	switch strings.ToLower(strings.TrimSpace(f.transport)) {
+	case registry.TransportHTTP:
+		return f.runHTTP(ctx, out, opts, inst, summary)
+	case registry.TransportGRPC:
+		return f.runGRPC(ctx, out, opts, inst, summary)
+	default:
+		return fmt.Errorf("--transport %q: want %s or %s", f.transport, registry.TransportHTTP, registry.TransportGRPC)
+	}
+}
+
+// runGRPC registers inst on a gRPC connection that lives until ctx ends.
+func (f *registerFlags) runGRPC(ctx context.Context, out io.Writer, opts llmprovider.NacosOptions, inst llmprovider.Instance, summary *llmprovider.Summary) error {
+	reg, err := llmprovider.ConnectGRPC(opts)
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+	if err := reg.Register(inst); err != nil {
+		return err
+	}
+	f.printRegistered(out, inst, summary, "registered over gRPC for as long as this process runs")
+	<-ctx.Done()
+	if err := reg.Deregister(inst); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "deregistered %s\n", inst)
+	return nil
+}
+
+// runHTTP registers inst, keeps it registered with heartbeats and checks until ctx ends, then
+// deregisters it.
+func (f *registerFlags) runHTTP(ctx context.Context, out io.Writer, opts llmprovider.NacosOptions, inst llmprovider.Instance, summary *llmprovider.Summary) error {
 	reg, err := llmprovider.Connect(opts)
 	if err != nil {
 		return err
@@ -193,12 +251,7 @@ func (f *registerFlags) run(ctx context.Context, out io.Writer, inst llmprovider
 	if err := reg.Register(inst); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "registered %s in nacos %s (namespace %s, group %s); the gateway routes it as\n",
-		inst, f.nacos, f.namespace, f.group)
-	for _, line := range summary.Lines() {
-		fmt.Fprintln(out, "  "+line)
-	}
-	fmt.Fprintln(out, "heartbeating; SIGINT or SIGTERM deregisters")
+	f.printRegistered(out, inst, summary, "heartbeating")
 
 	var kept sync.WaitGroup
 	kept.Add(1)

@@ -65,6 +65,7 @@ func TestRegisterRejectsBadInputBeforeContactingNacos(t *testing.T) {
 			[]string{"not registered", "llm-meta.models", "model 2 is empty"}},
 		{"weight zero", []string{"--weight", "0"}, []string{"--weight"}},
 		{"port out of range", []string{"--port", "70000"}, []string{"--port 70000"}},
+		{"unknown transport", []string{"--transport", "udp"}, []string{`--transport "udp"`, "http", "grpc"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

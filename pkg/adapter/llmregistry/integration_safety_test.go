@@ -8,10 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -79,49 +77,66 @@ func TestIntegrationNothingListensForPushes(t *testing.T) {
 func TestIntegrationLLMRegisterListensOnNothing(t *testing.T) {
 	addr := sharedRegistry(t)
 	group := uniqueGroup(t)
-	bin := filepath.Join(t.TempDir(), "pixiu")
-	out, err := exec.Command("go", "build", "-o", bin, "../../../cmd/pixiu").CombinedOutput()
-	require.NoError(t, err, "build pixiu: %s", out)
-
 	up := llmstub.Start(t, llmstub.WithName("child"), llmstub.WithAPIKey("sk-child"))
 	host, port, _ := strings.Cut(up.Addr(), ":")
 	g := startGateway(t, addr, group, "chat", llmstub.Start(t))
-	cmd := exec.Command(bin, "llm", "register", "--nacos", addr, "--group", group, "--service", "child-svc",
+	child := startRegister(t, []string{"CHILD_KEY=sk-child"}, "--nacos", addr, "--group", group, "--service", "child-svc",
 		"--cluster", "chat", "--id", "child", "--ip", host, "--port", port, "--api-key-env", "CHILD_KEY")
-	cmd.Env = append(os.Environ(), "CHILD_KEY=sk-child")
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	cmd.Stderr = cmd.Stdout
-	require.NoError(t, cmd.Start())
-	var output strings.Builder
-	var outMu sync.Mutex
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			outMu.Lock()
-			output.WriteString(sc.Text() + "\n")
-			outMu.Unlock()
-		}
-	}()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done; _ = cmd.Wait() })
 
 	require.Eventually(t, func() bool { return g.hasMember("chat", "child") }, discoveryBound, poll)
 	code, body := g.chat(t, "/v1/chat/completions")
 	require.Equal(t, http.StatusOK, code, body)
 	time.Sleep(time.Second)
-	assertNothingAnswers(t, cmd.Process.Pid, true)
+	assertNothingAnswers(t, child.cmd.Process.Pid, true)
 
-	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	<-done
-	require.NoError(t, cmd.Wait())
-	outMu.Lock()
-	assert.Contains(t, output.String(), "deregistered")
-	assert.NotContains(t, output.String(), "sk-child")
-	assert.NotContains(t, output.String(), "Local IP", "no SDK log line")
-	outMu.Unlock()
+	require.NoError(t, child.cmd.Process.Signal(syscall.SIGTERM))
+	<-child.done
+	require.NoError(t, child.cmd.Wait())
+	out := child.output()
+	assert.Contains(t, out, "deregistered")
+	assert.NotContains(t, out, "sk-child")
+	assert.NotContains(t, out, "Local IP", "no SDK log line")
 	require.Eventually(t, func() bool { return !g.hasMember("chat", "child") }, discoveryBound, poll)
+}
+
+// registerChild is a `pixiu llm register` process.
+type registerChild struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed when its output ended
+	mu   sync.Mutex
+	out  strings.Builder
+}
+
+func (c *registerChild) output() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.out.String()
+}
+
+// startRegister builds pixiu and runs `pixiu llm register args...` with env added; the process
+// is killed at the end of the test.
+func startRegister(t *testing.T, env []string, args ...string) *registerChild {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "pixiu")
+	out, err := exec.Command("go", "build", "-o", bin, "../../../cmd/pixiu").CombinedOutput()
+	require.NoError(t, err, "build pixiu: %s", out)
+	c := &registerChild{cmd: exec.Command(bin, append([]string{"llm", "register"}, args...)...), done: make(chan struct{})}
+	c.cmd.Env = append(os.Environ(), env...)
+	stdout, err := c.cmd.StdoutPipe()
+	require.NoError(t, err)
+	c.cmd.Stderr = c.cmd.Stdout
+	require.NoError(t, c.cmd.Start())
+	go func() {
+		defer close(c.done)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			c.mu.Lock()
+			c.out.WriteString(sc.Text() + "\n")
+			c.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { _ = c.cmd.Process.Kill(); <-c.done; _ = c.cmd.Wait() })
+	return c
 }
 
 // The registry restarts with its store wiped while the provider stays up and registers again
@@ -138,36 +153,7 @@ func TestIntegrationRegistryRestartsEmpty(t *testing.T) {
 	p.register("survivor-svc", up, meta("cluster", "chat", "id", "survivor"))
 	require.Eventually(t, func() bool { return g.hasMember("chat", "survivor") }, discoveryBound, poll)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var sent, failed atomic.Int64
-	var failures sync.Map
-	var load sync.WaitGroup
-	load.Add(1)
-	go func() {
-		defer load.Done()
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			sent.Add(1)
-			resp, err := g.client.Post(g.URL+"/v1/chat/completions", "application/json", strings.NewReader(chatBody))
-			if err != nil {
-				failed.Add(1)
-				failures.Store(err.Error(), true)
-				continue
-			}
-			_ = resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				failed.Add(1)
-				failures.Store(strconv.Itoa(resp.StatusCode), true)
-			}
-		}
-	}()
-
+	load := startLoad(g, 100*time.Millisecond)
 	time.Sleep(time.Second)
 	wctx, wcancel := context.WithTimeout(context.Background(), time.Minute)
 	defer wcancel()
@@ -193,13 +179,10 @@ func TestIntegrationRegistryRestartsEmpty(t *testing.T) {
 	t.Logf("registry restarted empty; provider registered again %v later", back.Round(100*time.Millisecond))
 	require.Eventually(t, func() bool { return g.adapter.Status()[0].Forgotten == nil }, discoveryBound, poll)
 	time.Sleep(3 * time.Second)
-	cancel()
-	load.Wait()
+	sent, failed, why := load.stop()
 
-	var why []string
-	failures.Range(func(k, _ any) bool { why = append(why, k.(string)); return true })
-	assert.Zero(t, failed.Load(), "%d of %d requests failed: %v", failed.Load(), sent.Load(), why)
-	assert.GreaterOrEqual(t, sent.Load(), int64(10*back/time.Second), "load ran for the whole time")
+	assert.Zero(t, failed, "%d of %d requests failed: %v", failed, sent, why)
+	assert.GreaterOrEqual(t, sent, int64(10*back/time.Second), "load ran for the whole time")
 	assert.True(t, g.hasMember("chat", "survivor"))
 	assert.Equal(t, 1, strings.Count(g.logs.String(), "lists none of the services"), "logged once:\n%s", g.logs.String())
 	assert.Zero(t, strings.Count(g.logs.String(), "endpoint removed"))

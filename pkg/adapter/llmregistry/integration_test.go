@@ -221,10 +221,16 @@ const gatewayYAML = `static_resources:
 func startGateway(t *testing.T, registryAddr, group, clusterName string, static *llmstub.Stub) *testGateway {
 	t.Helper()
 	_, staticPort, _ := strings.Cut(static.Addr(), ":")
+	return startGatewayYAML(t, fmt.Sprintf(gatewayYAML, clusterName, staticPort, registryAddr, group, refreshInterval))
+}
+
+// startGatewayYAML starts a gateway from pixiu.yaml text made from gatewayYAML.
+func startGatewayYAML(t *testing.T, yaml string) *testGateway {
+	t.Helper()
 	transport := &http.Transport{}
 	t.Cleanup(transport.CloseIdleConnections) // registered first, so it runs after the gateway stopped
 	began := time.Now()
-	g := gatewaytest.Start(t, fmt.Sprintf(gatewayYAML, clusterName, staticPort, registryAddr, group, refreshInterval))
+	g := gatewaytest.Start(t, yaml)
 	require.Less(t, time.Since(began), 2*time.Second, "Start does not wait for the registry")
 	return &testGateway{Gateway: g.Gateway, URL: g.URL("llm"), logs: g.Logs,
 		adapter: g.Adapters.Adapters()["llm-registry"].(*llmregistry.Adapter), client: &http.Client{Transport: transport, Timeout: 15 * time.Second}}

@@ -32,8 +32,10 @@ import (
 // DefaultGroup is the group of a service registered without one.
 const DefaultGroup = constant.DEFAULT_GROUP
 
-// grpcPortOffset is Nacos's convention: the gRPC port is the HTTP port + 1000.
-const grpcPortOffset = constant.RpcPortOffset
+// PortOffset is Nacos's convention: the gRPC port is the HTTP port + 1000.
+const PortOffset = constant.RpcPortOffset
+
+const grpcPortOffset = PortOffset
 
 // Config says which Nacos to talk to and how.
 type Config struct {

@@ -16,7 +16,7 @@ import (
 
 	"github.com/pixiu-llm/gateway/internal/test/rnacos"
 	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
-	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry" // retry policies, for InstanceToEndpoint
+	_ "github.com/pixiu-llm/gateway/pkg/cluster/retry/noretry" // the default retry policy, for InstanceToEndpoint
 )
 
 func TestRegisterPushDeregister(t *testing.T) {

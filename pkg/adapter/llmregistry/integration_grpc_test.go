@@ -1,0 +1,302 @@
+package llmregistry_test
+
+// Integration tests of the gRPC transport (Nacos 2.x/3.x) against a real r-nacos started by
+// internal/test/rnacos: providers register over gRPC with grpcnaming (their instances live as
+// long as their connection), the gateway watches over gRPC. The gateway re-reads the service
+// list every grpcRefresh; instance changes of a known service must arrive well before that, by
+// push.
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/pixiu-llm/gateway/internal/test/rnacos"
+	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
+	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry/nacos/grpcnaming"
+	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
+)
+
+// grpcRefresh is the service-list re-read interval of the gRPC tests: the default, so that a
+// change seen well within it came by push.
+const grpcRefresh = 5 * time.Second
+
+// pushBound is the generous bound of a change that must arrive by push.
+const pushBound = 3500 * time.Millisecond
+
+// registryYAML is what a test's registry config adds to or changes in gatewayYAML.
+type registryYAML struct {
+	transport, username, password string
+	refresh                       time.Duration
+}
+
+// startGatewayOver starts a gateway like startGateway whose registry config is changed by r.
+func startGatewayOver(t *testing.T, r registryYAML, registryAddr, group, clusterName string, static *llmstub.Stub) *testGateway {
+	t.Helper()
+	_, staticPort, _ := strings.Cut(static.Addr(), ":")
+	yaml := fmt.Sprintf(gatewayYAML, clusterName, staticPort, registryAddr, group, r.refresh)
+	extra := "            protocol: nacos\n            transport: " + r.transport + "\n"
+	if r.username != "" {
+		extra += "            username: " + r.username + "\n            password: " + r.password + "\n"
+	}
+	yaml = strings.Replace(yaml, "            protocol: nacos\n", extra, 1)
+	return startGatewayYAML(t, yaml)
+}
+
+// startRNacos starts an r-nacos for the test (skipped with -short, or without cargo unless
+// CI=true).
+func startRNacos(t *testing.T, opts rnacos.Options) *rnacos.Server {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: needs the registry server")
+	}
+	return rnacos.StartForTest(t, opts)
+}
+
+// grpcProvider registers one instance per service over gRPC; it is closed at the end of the test.
+func grpcProvider(t *testing.T, addr string, cfg grpcnaming.Config) *grpcnaming.Client {
+	t.Helper()
+	cfg.Addresses, cfg.Timeout = []string{addr}, 3*time.Second
+	c, err := grpcnaming.New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	require.Eventually(t, c.Connected, discoveryBound, poll)
+	return c
+}
+
+func stubInstance(service, group string, stub *llmstub.Stub, meta map[string]string) registry.Instance {
+	host, portStr, _ := strings.Cut(stub.Addr(), ":")
+	port, _ := strconv.Atoi(portStr)
+	return registry.Instance{Service: service, Group: group, IP: host, Port: port, Weight: 1, Enabled: true, Healthy: true, Metadata: meta}
+}
+
+// waitLatency waits for cond and logs how long it took since began.
+func waitLatency(t *testing.T, what string, began time.Time, cond func() bool) time.Duration {
+	t.Helper()
+	require.Eventually(t, cond, discoveryBound, poll, what)
+	took := time.Since(began)
+	t.Logf("latency %s: %v (service list re-read every %v)", what, took.Round(10*time.Millisecond), grpcRefresh)
+	return took
+}
+
+func TestIntegrationGRPCChangesArriveByPush(t *testing.T) {
+	t.Parallel()
+	srv := startRNacos(t, rnacos.Options{})
+	group := uniqueGroup(t)
+	a, b := llmstub.Start(t, llmstub.WithName("one")), llmstub.Start(t, llmstub.WithName("two"))
+	g := startGatewayOver(t, registryYAML{transport: "grpc", refresh: grpcRefresh}, srv.Addr(), group, "chat", llmstub.Start(t))
+	first, second := grpcProvider(t, srv.Addr(), grpcnaming.Config{}), grpcProvider(t, srv.Addr(), grpcnaming.Config{})
+
+	began := time.Now()
+	require.NoError(t, first.Register(stubInstance("pair", group, a, meta("cluster", "chat", "id", "one"))))
+	waitLatency(t, "new service registered → routed", began, func() bool { return g.hasMember("chat", "one") })
+
+	began = time.Now()
+	require.NoError(t, second.Register(stubInstance("pair", group, b, meta("cluster", "chat", "id", "two"))))
+	took := waitLatency(t, "register → routed", began, func() bool { return g.hasMember("chat", "two") })
+	assert.Less(t, took, pushBound, "a new instance of a watched service arrives by push")
+	code, body := g.chat(t, "/v1/chat/completions")
+	require.Equal(t, http.StatusOK, code, body)
+
+	began = time.Now()
+	require.NoError(t, second.Deregister(stubInstance("pair", group, b, nil)))
+	took = waitLatency(t, "deregister → gone", began, func() bool { return !g.hasMember("chat", "two") })
+	assert.Less(t, took, pushBound, "a deregistration arrives by push")
+	assert.True(t, g.hasMember("chat", "one"))
+
+	began = time.Now()
+	require.NoError(t, first.Deregister(stubInstance("pair", group, a, nil)))
+	took = waitLatency(t, "last instance leaves → gone", began, func() bool { return g.members("chat") == 0 })
+	assert.Less(t, took, pushBound+2*time.Second, "pushed empty, confirmed by one read 2 s later")
+	code, _ = g.chat(t, "/v1/chat/completions")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+}
+
+func TestIntegrationGRPCAuth(t *testing.T) {
+	t.Parallel()
+	const user, password = "pixiu-admin", "s3cret-Passw0rd"
+	srv := startRNacos(t, rnacos.Options{Username: user, Password: password})
+	group := uniqueGroup(t)
+	up := llmstub.Start(t, llmstub.WithName("authed"))
+	provider := grpcProvider(t, srv.Addr(), grpcnaming.Config{Username: user, Password: password})
+	require.NoError(t, provider.Register(stubInstance("authed-svc", group, up, meta("cluster", "chat", "id", "authed"))))
+
+	good := startGatewayOver(t, registryYAML{transport: "grpc", username: user, password: password, refresh: grpcRefresh},
+		srv.Addr(), group, "chat", llmstub.Start(t))
+	require.Eventually(t, func() bool { return good.hasMember("chat", "authed") }, discoveryBound, poll)
+
+	const wrong = "wrong-Passw0rd"
+	bad := startGatewayOver(t, registryYAML{transport: "grpc", username: user, password: wrong, refresh: grpcRefresh},
+		srv.Addr(), group, "chat", llmstub.Start(t))
+	require.Eventually(t, func() bool { return bad.adapter.Status()[0].LastError != "" }, discoveryBound, poll)
+	st := bad.adapter.Status()[0]
+	t.Logf("wrong password: %s", st.LastError)
+	assert.Contains(t, st.LastError, srv.Addr(), "the error names the registry address")
+	assert.False(t, st.Reachable)
+	assert.False(t, bad.hasMember("chat", "authed"))
+	for _, text := range []string{st.LastError, bad.logs.String(), good.logs.String()} {
+		assert.NotContains(t, text, wrong)
+		assert.NotContains(t, text, password)
+	}
+}
+
+// With a gateway watching over gRPC and a provider registered over gRPC in this process, the
+// process holds no UDP socket and nothing answers a dump request. Not parallel: the check sees
+// the whole process.
+func TestIntegrationGRPCNothingListens(t *testing.T) {
+	srv := startRNacos(t, rnacos.Options{})
+	group := uniqueGroup(t)
+	up := llmstub.Start(t, llmstub.WithName("quiet"), llmstub.WithAPIKey("sk-never-dumped"))
+	g := startGatewayOver(t, registryYAML{transport: "grpc", refresh: grpcRefresh}, srv.Addr(), group, "chat", llmstub.Start(t))
+	provider := grpcProvider(t, srv.Addr(), grpcnaming.Config{})
+	require.NoError(t, provider.Register(stubInstance("quiet-svc", group, up,
+		meta("cluster", "chat", "id", "quiet", "llm-meta.api_key", "sk-never-dumped"))))
+	require.Eventually(t, func() bool { return g.hasMember("chat", "quiet") }, discoveryBound, poll)
+	code, body := g.chat(t, "/v1/chat/completions")
+	require.Equal(t, http.StatusOK, code, body)
+	assertNothingAnswers(t, os.Getpid(), false)
+}
+
+// `pixiu llm register --transport grpc`: routed while it runs, it holds no UDP socket and no TCP
+// listener, and when the process is killed (no deregistration) the registry drops its instance
+// with its connection: gone from the gateway by push, not after a heartbeat expiry.
+func TestIntegrationLLMRegisterGRPCGoneWhenKilled(t *testing.T) {
+	srv := startRNacos(t, rnacos.Options{})
+	group := uniqueGroup(t)
+	up := llmstub.Start(t, llmstub.WithName("child"))
+	host, port, _ := strings.Cut(up.Addr(), ":")
+	g := startGatewayOver(t, registryYAML{transport: "grpc", refresh: grpcRefresh}, srv.Addr(), group, "chat", llmstub.Start(t))
+	child := startRegister(t, nil, "--transport", "grpc", "--nacos", srv.Addr(), "--group", group,
+		"--service", "child-svc", "--cluster", "chat", "--id", "child", "--ip", host, "--port", port)
+	require.Eventually(t, func() bool { return g.hasMember("chat", "child") }, discoveryBound, poll, child.output())
+	assert.Contains(t, child.output(), "over gRPC")
+	code, body := g.chat(t, "/v1/chat/completions")
+	require.Equal(t, http.StatusOK, code, body)
+	assertNothingAnswers(t, child.cmd.Process.Pid, true)
+
+	began := time.Now()
+	require.NoError(t, child.cmd.Process.Kill())
+	took := waitLatency(t, "register process killed → gone", began, func() bool { return !g.hasMember("chat", "child") })
+	assert.Less(t, took, pushBound+2*time.Second, "connection dropped, empty list pushed and confirmed")
+}
+
+// Stop of a gateway watching over gRPC closes its client and leaves no goroutine behind. Not
+// parallel: goleak looks at the whole process.
+func TestIntegrationGRPCStopLeavesNoGoroutines(t *testing.T) {
+	srv := startRNacos(t, rnacos.Options{})
+	group := uniqueGroup(t)
+	up, static := llmstub.Start(t, llmstub.WithName("leak")), llmstub.Start(t)
+	provider := grpcProvider(t, srv.Addr(), grpcnaming.Config{})
+	require.NoError(t, provider.Register(stubInstance("leak-svc", group, up, meta("cluster", "chat", "id", "leak"))))
+
+	opts := []goleak.Option{goleak.IgnoreCurrent()}
+	func() {
+		g := startGatewayOver(t, registryYAML{transport: "grpc", refresh: grpcRefresh}, srv.Addr(), group, "chat", static)
+		require.Eventually(t, func() bool { return g.hasMember("chat", "leak") }, discoveryBound, poll)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, g.Shutdown(ctx))
+		g.client.CloseIdleConnections()
+	}()
+	goleak.VerifyNone(t, opts...)
+}
+
+// The registry restarts with its store wiped; the provider's client reconnects and registers its
+// instance again by itself, the gateway's client reconnects and subscribes again. Meanwhile
+// 5 requests/s through the gateway: none fails.
+func TestReconnectGRPCRegistryRestartsWiped(t *testing.T) {
+	if raceDetector {
+		t.Skip("clients reconnect here, and nacos-sdk-go v2.3.2's reconnect races; run without -race (make test does)")
+	}
+	t.Parallel()
+	srv := startRNacos(t, rnacos.Options{})
+	group := uniqueGroup(t)
+	up := llmstub.Start(t, llmstub.WithName("survivor"))
+	g := startGatewayOver(t, registryYAML{transport: "grpc", refresh: grpcRefresh}, srv.Addr(), group, "chat", llmstub.Start(t))
+	provider := grpcProvider(t, srv.Addr(), grpcnaming.Config{})
+	require.NoError(t, provider.Register(stubInstance("survivor-svc", group, up, meta("cluster", "chat", "id", "survivor"))))
+	require.Eventually(t, func() bool { return g.hasMember("chat", "survivor") }, discoveryBound, poll)
+
+	load := startLoad(g, 200*time.Millisecond)
+	time.Sleep(time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	restarted := time.Now()
+	require.NoError(t, srv.Restart(ctx, rnacos.WipeStore))
+	require.Eventually(t, provider.Connected, discoveryBound, poll, "the provider reconnects")
+	t.Logf("provider reconnected %v after the restart began", time.Since(restarted).Round(100*time.Millisecond))
+	require.Eventually(t, func() bool {
+		list, err := provider.Instances("survivor-svc", group)
+		return err == nil && len(list) == 1
+	}, discoveryBound, poll, "the provider registers its instance again by itself")
+	time.Sleep(3 * grpcRefresh) // pushes after re-subscribing, confirmations, several list re-reads
+	sent, failed, why := load.stop()
+
+	assert.Zero(t, failed, "%d of %d requests failed: %v", failed, sent, why)
+	assert.GreaterOrEqual(t, sent, int64(50))
+	assert.True(t, g.hasMember("chat", "survivor"))
+	assert.Zero(t, strings.Count(g.logs.String(), "endpoint removed"), g.logs.String())
+	assert.True(t, g.adapter.Status()[0].Reachable)
+}
+
+// load sends chat requests through a gateway at a steady rate and counts the failures.
+type load struct {
+	cancel       context.CancelFunc
+	done         sync.WaitGroup
+	sent, failed atomic.Int64
+	failures     sync.Map
+}
+
+func startLoad(g *testGateway, every time.Duration) *load {
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &load{cancel: cancel}
+	l.done.Add(1)
+	go func() {
+		defer l.done.Done()
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			l.send(g)
+		}
+	}()
+	return l
+}
+
+func (l *load) send(g *testGateway) {
+	l.sent.Add(1)
+	resp, err := g.client.Post(g.URL+"/v1/chat/completions", "application/json", strings.NewReader(chatBody))
+	if err != nil {
+		l.failed.Add(1)
+		l.failures.Store(err.Error(), true)
+		return
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		l.failed.Add(1)
+		l.failures.Store(strconv.Itoa(resp.StatusCode), true)
+	}
+}
+
+// stop ends the load and returns how many requests were sent, how many failed and why.
+func (l *load) stop() (sent, failed int64, why []string) {
+	l.cancel()
+	l.done.Wait()
+	l.failures.Range(func(k, _ any) bool { why = append(why, k.(string)); return true })
+	return l.sent.Load(), l.failed.Load(), why
+}

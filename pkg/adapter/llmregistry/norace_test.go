@@ -1,0 +1,5 @@
+//go:build !race
+
+package llmregistry_test
+
+const raceDetector = false
