@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/llmstub"
 	"github.com/pixiu-llm/gateway/internal/test/rnacos"
-	"github.com/pixiu-llm/gateway/pkg/test/llmstub"
 )
 
 // The basic discovery cycle on every server and transport the adapter is tested with: a
