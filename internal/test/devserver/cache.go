@@ -61,7 +61,7 @@ func BuildOnce(ctx context.Context, artifact string, build func(context.Context)
 func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 	logged := false
 	for {
-		f, err := tryLockFile(path)
+		f, err := TryLockFile(path)
 		if err != nil {
 			return nil, err
 		}
@@ -80,9 +80,9 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 	}
 }
 
-// tryLockFile is the non-blocking variant of lockFile: it returns nil, nil when somebody else
-// holds the lock.
-func tryLockFile(path string) (*os.File, error) {
+// TryLockFile takes an exclusive flock on path without waiting: it returns nil, nil when somebody
+// else holds the lock. Closing the file drops the lock.
+func TryLockFile(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err

@@ -76,7 +76,7 @@ func ReservePorts(roles int) (*PortBlock, error) {
 		if usedBlocks.m[b.index] {
 			continue
 		}
-		b.lock, err = tryLockFile(filepath.Join(lockDir, strconv.Itoa(b.index)+".lock"))
+		b.lock, err = TryLockFile(filepath.Join(lockDir, strconv.Itoa(b.index)+".lock"))
 		if err != nil {
 			return nil, fmt.Errorf("lock port block: %w", err)
 		}

@@ -4,15 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/pixiu-llm/gateway/internal/test/devserver"
 )
 
 const (
@@ -34,39 +34,29 @@ func cacheDir() (string, error) {
 	return filepath.Join(base, "pixiu-gateway"), nil
 }
 
-// Binary returns the path of the cached polaris-server binary, building it
-// first if it is missing. Concurrent callers, in this process or in others
-// (go test runs packages as parallel processes), wait on a lock file so only
-// one of them builds.
+// Binary returns the path of the cached polaris-server binary, building it first if it is
+// missing; concurrent callers, in this process or others, build it once (devserver.BuildOnce).
 func Binary(ctx context.Context) (string, error) {
 	dir, err := cacheDir()
 	if err != nil {
 		return "", err
 	}
 	bin := filepath.Join(dir, binaryName)
-	if isExecutable(bin) {
-		return bin, nil
+	if err := devserver.BuildOnce(ctx, bin, func(ctx context.Context) error { return build(ctx, dir, bin) }); err != nil {
+		return "", err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("create cache dir: %w", err)
-	}
+	return bin, nil
+}
 
-	unlock, err := lockFile(ctx, bin+".lock")
-	if err != nil {
-		return "", fmt.Errorf("lock %s for building: %w", bin, err)
-	}
-	defer unlock()
-	if isExecutable(bin) { // another process built it while we waited
-		return bin, nil
-	}
-
+// build compiles polaris-server from its module into a temp file in dir and renames it to bin.
+func build(ctx context.Context, dir, bin string) error {
 	modDir, err := moduleDir(ctx)
 	if err != nil {
-		return "", err
+		return err
 	}
 	tmp, err := os.CreateTemp(dir, "."+binaryName+"-*.tmp")
 	if err != nil {
-		return "", fmt.Errorf("create temp binary: %w", err)
+		return fmt.Errorf("create temp binary: %w", err)
 	}
 	_ = tmp.Close()
 	defer os.Remove(tmp.Name()) // no-op once renamed
@@ -74,16 +64,16 @@ func Binary(ctx context.Context) (string, error) {
 	slog.Info("building polaris-server (first run only, takes about a minute)", "version", moduleVersion, "output", bin)
 	began := time.Now()
 	if _, err := goCommand(ctx, dir, "build", "-C", modDir, "-o", tmp.Name(), "."); err != nil {
-		return "", fmt.Errorf("build polaris-server: %w", err)
+		return fmt.Errorf("build polaris-server: %w", err)
 	}
 	if err := os.Chmod(tmp.Name(), 0o755); err != nil {
-		return "", fmt.Errorf("chmod built binary: %w", err)
+		return fmt.Errorf("chmod built binary: %w", err)
 	}
 	if err := os.Rename(tmp.Name(), bin); err != nil {
-		return "", fmt.Errorf("install built binary: %w", err)
+		return fmt.Errorf("install built binary: %w", err)
 	}
 	slog.Info("built polaris-server", "path", bin, "took", time.Since(began).Round(time.Second))
-	return bin, nil
+	return nil
 }
 
 var moduleDirCache struct {
@@ -141,59 +131,6 @@ func goCommand(ctx context.Context, workDir string, args ...string) ([]byte, err
 		return nil, fmt.Errorf("go %v: %w\n%s", args, err, tail(stderr.Bytes(), 4096))
 	}
 	return stdout.Bytes(), nil
-}
-
-// lockFile takes an exclusive flock on path, polling so the wait honours ctx
-// (a blocking flock cannot be interrupted). The lock is released when the
-// returned func runs or when the process dies.
-func lockFile(ctx context.Context, path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	logged := false
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { _ = f.Close() }, nil // closing the fd drops the lock
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			_ = f.Close()
-			return nil, err
-		}
-		if !logged {
-			slog.Info("waiting for another process to finish building polaris-server", "lock", path)
-			logged = true
-		}
-		select {
-		case <-ctx.Done():
-			_ = f.Close()
-			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-// tryLockFile is the non-blocking variant of lockFile: it returns nil, nil
-// when somebody else holds the lock.
-func tryLockFile(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		_ = f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	return f, nil
-}
-
-func isExecutable(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
 func tail(b []byte, n int) []byte {

@@ -46,6 +46,7 @@ import (
 	"time"
 
 	"github.com/pixiu-llm/gateway/internal/childproc"
+	"github.com/pixiu-llm/gateway/internal/test/devserver"
 )
 
 // Options tunes Start. The zero value is ready to use.
@@ -364,7 +365,7 @@ func reservePortBlock(nacosPort int) (*portBlock, error) {
 		if usedBlocks.m[b.index] {
 			continue
 		}
-		b.lock, err = tryLockFile(filepath.Join(lockDir, strconv.Itoa(b.index)+".lock"))
+		b.lock, err = devserver.TryLockFile(filepath.Join(lockDir, strconv.Itoa(b.index)+".lock"))
 		if err != nil {
 			return nil, fmt.Errorf("lock port block: %w", err)
 		}
