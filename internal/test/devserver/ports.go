@@ -44,9 +44,9 @@ func (b *PortBlock) Release() {
 	}
 }
 
-// usedBlocks are never handed out twice within one process: nacos-sdk-go v1 clients cannot be
-// closed and keep polling (and heartbeating) their old address, so a later server on the same
-// ports would inherit their traffic.
+// usedBlocks are never handed out twice within one process: a registrar or client not closed
+// yet keeps heartbeating (or reconnecting to) its old address, so a later server on the same
+// ports would inherit its traffic.
 var usedBlocks struct {
 	sync.Mutex
 	m map[int]bool
