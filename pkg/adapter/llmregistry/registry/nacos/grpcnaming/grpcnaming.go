@@ -1,15 +1,15 @@
-// Package grpcnaming is a Nacos 2.x / 3.x naming client over gRPC. It drives nacos-sdk-go v2's
-// gRPC naming proxy without v2's NamingClient, so that:
-//   - it opens no listening socket: NamingClient starts a UDP push receiver that answers anyone
-//     with its cache (instance metadata, API keys included); here server pushes arrive over the
-//     client-initiated gRPC stream only;
-//   - it writes no file: the SDK's service cache is pointed where nothing can be created;
-//   - it prints nothing: the SDK's process-wide logger is replaced by one that discards.
+// Package grpcnaming is a Nacos 2.x / 3.x naming client over gRPC, written for this gateway on
+// nacos-sdk-go v2's generated protocol stubs only (none of that SDK's runtime), so that:
+//   - it opens no listening socket: server pushes arrive over the client-initiated gRPC stream;
+//   - it writes no file and keeps no process-wide state: nothing outlives Close;
+//   - it logs connection events only, never a request, an instance or its metadata.
 //
-// Subscriptions deliver complete per-service instance lists to a callback; after the server
-// restarts, the SDK reconnects and subscribes again by itself, and registered instances are
-// registered again. Instances registered through a Client are ephemeral: they live as long as
-// its connection.
+// A Client holds one connection to one of the configured servers at a time. It checks the
+// connection's health every few seconds and, when it is lost, connects again (to any configured
+// server, with bounded backoff), registers again every instance it registered and subscribes
+// again to every service, delivering each one's current list when it differs. Instances
+// registered through a Client are ephemeral: they live as long as its connection. Subscriptions
+// deliver complete per-service instance lists to a callback.
 package grpcnaming
 
 import (
@@ -17,25 +17,20 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/nacos-group/nacos-sdk-go/v2/clients/naming_client/naming_cache"
-	"github.com/nacos-group/nacos-sdk-go/v2/clients/naming_client/naming_grpc"
-	"github.com/nacos-group/nacos-sdk-go/v2/common/constant"
-	"github.com/nacos-group/nacos-sdk-go/v2/common/nacos_server"
+	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
 )
 
 // DefaultGroup is the group of a service registered without one.
-const DefaultGroup = constant.DEFAULT_GROUP
+const DefaultGroup = "DEFAULT_GROUP"
 
 // PortOffset is Nacos's convention: the gRPC port is the HTTP port + 1000.
-const PortOffset = constant.RpcPortOffset
-
-const grpcPortOffset = PortOffset
+const PortOffset = 1000
 
 // Config says which Nacos to talk to and how.
 type Config struct {
@@ -44,7 +39,7 @@ type Config struct {
 	Addresses []string
 	// Namespace is the namespace id; empty is the public namespace.
 	Namespace string
-	// Timeout bounds every call (the SDK retries a failed request within it). Required.
+	// Timeout bounds every call, and every attempt to connect. Required.
 	Timeout time.Duration
 	// Username and Password log in to a Nacos with auth on. Empty Username: no login.
 	Username, Password string
@@ -54,106 +49,111 @@ type Config struct {
 type Client struct {
 	addr        string // the configured addresses, for errors
 	namespaceID string
+	timeout     time.Duration
+	servers     []server
+	nextServer  int // the server to try next; used by New, then by supervise only
+	login       *login
+	current     atomic.Pointer[conn] // nil while not connected
 	cancel      context.CancelFunc
-	proxy       *naming_grpc.NamingGrpcProxy
-	holder      *naming_cache.ServiceInfoHolder
+	supervised  chan struct{} // closed when the connection's supervisor has ended
+	loggedIn    chan struct{} // closed when the token renewal has ended
 
-	subscribeMu sync.Mutex // serialises Subscribe and Unsubscribe; held across SDK calls
-	mu          sync.Mutex // guards the fields below; never held across SDK calls
+	subscribeMu sync.Mutex // serialises Subscribe and Unsubscribe; held across requests
+	mu          sync.Mutex // guards the fields below; never held across requests
 	closed      bool
-	subs        map[string]*subscription
-	registered  map[string]string // service key -> instance ip:port
-	queue       []*subscription   // subscriptions with an undelivered list, in arrival order
+	subs        map[string]*subscription     // by group@@service
+	registered  map[string]registry.Instance // by group@@service: registered again after a reconnect
+	queue       []*subscription              // subscriptions with an undelivered list, in arrival order
 	wake        chan struct{}
 	delivered   chan struct{} // closed when the delivery goroutine has ended
 }
 
 // New connects to Nacos. It logs in first when a username is set and fails if that is refused.
-// A server that cannot be reached is no error: New returns after a few quick attempts and the
+// A server that cannot be reached is no error: New returns after one attempt per server and the
 // client keeps trying in the background, so calls fail until it is connected.
 func New(cfg Config) (*Client, error) {
-	servers, err := serverConfigs(cfg.Addresses)
+	c, err := newClient(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Timeout <= 0 {
-		return nil, fmt.Errorf("nacos %s: timeout must be positive, got %v", strings.Join(cfg.Addresses, ","), cfg.Timeout)
-	}
-	prepareSDK()
-	c := &Client{
-		addr:        strings.Join(cfg.Addresses, ","),
-		namespaceID: cfg.Namespace,
-		subs:        map[string]*subscription{},
-		registered:  map[string]string{},
-		wake:        make(chan struct{}, 1),
-		delivered:   make(chan struct{}),
-	}
-	cc := clientConfig(cfg)
-	agent := &loginAgent{}
-	if err := checkLogin(cc, servers, agent); err != nil {
-		return nil, fmt.Errorf("nacos %s: %w", c.addr, err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	server, err := nacos_server.NewNacosServer(ctx, servers, cc, agent, cc.TimeoutMs, "", nil)
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("nacos %s: %w", c.addr, err)
-	}
-	// The holder is the SDK's service cache: pushes and re-subscriptions reach the callbacks
-	// through it. Its disk cache dir lies under os.DevNull, which is not a directory, so its
-	// writes fail (silently: the logger discards) and no instance metadata reaches the disk.
-	c.holder = naming_cache.NewServiceInfoHolder(cc.NamespaceId, os.DevNull, true, true)
-	c.proxy, err = naming_grpc.NewNamingGrpcProxy(ctx, cc, server, c.holder)
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("nacos %s: create gRPC naming proxy: %w", c.addr, err)
-	}
 	c.cancel = cancel
+	if c.login.username != "" {
+		if err := c.login.logIn(ctx); err != nil {
+			cancel()
+			return nil, fmt.Errorf("nacos %s: %w", c.addr, err)
+		}
+		go func() {
+			defer close(c.loggedIn)
+			c.login.keepFresh(ctx)
+		}()
+	} else {
+		close(c.loggedIn)
+	}
+	first, _ := c.connectAny(ctx) // no server yet: supervise keeps trying
+	c.current.Store(first)
+	go c.supervise(ctx, first)
 	go c.deliverLoop()
 	return c, nil
 }
 
-// clientConfig is the SDK configuration for cfg. Each request gets half of cfg.Timeout: the SDK
-// retries a failed request while its own timeout has not passed, so a call can take up to about
-// twice that.
-func clientConfig(cfg Config) constant.ClientConfig {
-	return constant.ClientConfig{
-		NamespaceId:          cfg.Namespace,
-		TimeoutMs:            uint64(max(cfg.Timeout/2, time.Millisecond) / time.Millisecond),
-		Username:             cfg.Username,
-		Password:             cfg.Password,
-		NotLoadCacheAtStart:  true,
-		UpdateCacheWhenEmpty: true, // the last instance leaving is a change like any other
-		LogLevel:             "error",
-		AppName:              "pixiu-gateway",
+// newClient checks cfg and makes a client that has not connected yet.
+func newClient(cfg Config) (*Client, error) {
+	servers, err := parseServers(cfg.Addresses)
+	if err != nil {
+		return nil, err
 	}
+	addr := strings.Join(cfg.Addresses, ",")
+	if cfg.Timeout <= 0 {
+		return nil, fmt.Errorf("nacos %s: timeout must be positive, got %v", addr, cfg.Timeout)
+	}
+	return &Client{
+		addr:        addr,
+		namespaceID: cfg.Namespace,
+		timeout:     cfg.Timeout,
+		servers:     servers,
+		login:       newLogin(servers, cfg.Username, cfg.Password, cfg.Timeout),
+		supervised:  make(chan struct{}),
+		loggedIn:    make(chan struct{}),
+		subs:        map[string]*subscription{},
+		registered:  map[string]registry.Instance{},
+		wake:        make(chan struct{}, 1),
+		delivered:   make(chan struct{}),
+	}, nil
 }
 
-// serverConfigs parses "host:port" addresses.
-func serverConfigs(addrs []string) ([]constant.ServerConfig, error) {
+// server is one configured Nacos server.
+type server struct {
+	host string
+	port int // HTTP; gRPC is port + PortOffset
+}
+
+func (s server) httpAddr() string { return net.JoinHostPort(s.host, strconv.Itoa(s.port)) }
+func (s server) grpcAddr() string { return net.JoinHostPort(s.host, strconv.Itoa(s.port+PortOffset)) }
+
+// parseServers parses "host:port" addresses.
+func parseServers(addrs []string) ([]server, error) {
 	if len(addrs) == 0 {
 		return nil, errors.New("nacos: no server address")
 	}
-	servers := make([]constant.ServerConfig, 0, len(addrs))
+	servers := make([]server, 0, len(addrs))
 	for _, a := range addrs {
 		host, portText, err := net.SplitHostPort(strings.TrimSpace(a))
 		if err != nil || host == "" {
 			return nil, fmt.Errorf("nacos address %q: want host:port", a)
 		}
 		port, err := strconv.ParseUint(portText, 10, 16)
-		if err != nil || port == 0 || port+grpcPortOffset > 65535 {
-			return nil, fmt.Errorf("nacos address %q: port must be 1..%d (gRPC uses port + %d)", a, 65535-grpcPortOffset, grpcPortOffset)
+		if err != nil || port == 0 || port+PortOffset > 65535 {
+			return nil, fmt.Errorf("nacos address %q: port must be 1..%d (gRPC uses port + %d)", a, 65535-PortOffset, PortOffset)
 		}
-		servers = append(servers, constant.ServerConfig{
-			Scheme: "http", IpAddr: host, Port: port, GrpcPort: port + grpcPortOffset, ContextPath: "/nacos",
-		})
+		servers = append(servers, server{host: host, port: int(port)})
 	}
 	return servers, nil
 }
 
 // Close ends every subscription, closes the connection (the server then drops this client's
-// subscriptions and instances) and stops the client's goroutines. It waits for a callback under way to return, so
-// it must not be called from a callback. Calls after Close fail.
+// subscriptions and instances) and stops the client's goroutines. It waits for a callback under
+// way to return, so it must not be called from a callback. Calls after Close fail.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -162,18 +162,17 @@ func (c *Client) Close() error {
 	}
 	c.closed = true
 	clear(c.subs)
+	clear(c.registered)
 	c.queue = nil
 	c.mu.Unlock()
 	select {
 	case c.wake <- struct{}{}: // the delivery goroutine sees closed and ends
 	default:
 	}
-
-	c.proxy.CloseClient() // before cancel: shutting down notifies a goroutine that cancel ends
-	c.cancel()
+	c.cancel() // the supervisor closes the connection as it ends
+	<-c.supervised
+	<-c.loggedIn
 	<-c.delivered
-	// The SDK keeps every client it made in a package map for good; drop what this one cached.
-	c.holder.ServiceInfoMap.Clear()
 	return nil
 }
 
@@ -187,14 +186,16 @@ func (c *Client) checkOpen() error {
 }
 
 // usable fails when the client is closed or has no connection right now (it reconnects by
-// itself). Requests are only handed to the SDK when it reports a connection: the SDK's own
-// not-connected path reads its status without synchronisation (a data race).
+// itself).
 func (c *Client) usable() error {
 	if err := c.checkOpen(); err != nil {
 		return err
 	}
-	if !c.proxy.ServerHealthy() {
-		return fmt.Errorf("nacos %s: not connected (reconnecting)", c.addr)
+	if cn := c.current.Load(); cn == nil || !cn.alive() {
+		return fmt.Errorf("nacos %s: %w", c.addr, errNotConnected)
 	}
 	return nil
 }
+
+// Connected reports whether the client holds a working connection to a server right now.
+func (c *Client) Connected() bool { return c.usable() == nil }

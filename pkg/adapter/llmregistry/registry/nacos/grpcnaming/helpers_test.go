@@ -27,19 +27,6 @@ func skipShort(t *testing.T) {
 	}
 }
 
-// skipUnderRace skips tests in which clients reconnect: nacos-sdk-go v2.3.2's reconnect has data
-// races of its own (common/remote/rpc/rpc_client.go: the reconnect goroutine writes
-// currentConnection at line 448 while the event goroutine reads it at 486 and requests read it at
-// 589; line 591 reads the client status without the atomic load it is written with). The
-// race detector fails every test during which a client reconnects. `make test` runs these
-// tests (named TestReconnect...) a second time without -race.
-func skipUnderRace(t *testing.T) {
-	t.Helper()
-	if raceDetector {
-		t.Skip("clients reconnect here, and nacos-sdk-go v2.3.2's reconnect races; run without -race (make test does)")
-	}
-}
-
 // connect makes a client of the server at addr, closed at the end of the test.
 func connect(t *testing.T, addr string, cfg Config) *Client {
 	t.Helper()

@@ -162,7 +162,6 @@ func TestUnsubscribe(t *testing.T) {
 // subscribes again, both by themselves.
 func TestReconnectAfterRestart(t *testing.T) {
 	t.Parallel()
-	skipUnderRace(t)
 	srv := startServer(t, rnacos.Options{})
 	watch, provider := connect(t, srv.Addr(), Config{}), connect(t, srv.Addr(), Config{})
 	service, group := uniqueName("restart"), "pixiu-test"
@@ -234,7 +233,6 @@ func TestAuth(t *testing.T) {
 // and work again when it is back; a client made while the server is down connects later.
 func TestReconnectAfterServerDown(t *testing.T) {
 	t.Parallel()
-	skipUnderRace(t)
 	srv := startServer(t, rnacos.Options{})
 	const timeout = time.Second
 	c := connect(t, srv.Addr(), Config{Timeout: timeout})

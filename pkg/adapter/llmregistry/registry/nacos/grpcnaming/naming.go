@@ -8,7 +8,6 @@ import (
 	"strconv"
 
 	"github.com/nacos-group/nacos-sdk-go/v2/model"
-	"github.com/nacos-group/nacos-sdk-go/v2/util"
 
 	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
 )
@@ -33,16 +32,17 @@ func (c *Client) listServices(group string, pageSize uint32) ([]string, error) {
 	group = groupOrDefault(group)
 	seen := map[string]bool{}
 	for page := uint32(1); page <= maxServicePages; page++ {
-		list, err := c.proxy.GetServiceList(page, pageSize, group, c.namespaceID, nil)
-		if err != nil {
+		req := serviceListRequest{namingRequest: naming(c.namespaceID, "", group), PageNo: int(page), PageSize: int(pageSize)}
+		var list serviceListResponse
+		if err := c.call(req, &list); err != nil {
 			return nil, fmt.Errorf("nacos %s: list services of group %q: %w", c.addr, group, err)
 		}
-		for _, name := range list.Doms {
+		for _, name := range list.ServiceNames {
 			if name != "" {
 				seen[name] = true
 			}
 		}
-		if len(list.Doms) < int(pageSize) {
+		if len(list.ServiceNames) < int(pageSize) {
 			break
 		}
 	}
@@ -61,39 +61,42 @@ func (c *Client) Instances(service, group string) ([]registry.Instance, error) {
 		return nil, err
 	}
 	group = groupOrDefault(group)
-	svc, err := c.proxy.QueryInstancesOfService(service, group, "", 0, false)
-	if err != nil {
+	var answer serviceResponse
+	if err := c.call(serviceQueryRequest{namingRequest: naming(c.namespaceID, service, group)}, &answer); err != nil {
 		return nil, fmt.Errorf("nacos %s: read instances of service %q in group %q: %w", c.addr, service, group, err)
 	}
-	return toInstances(service, group, svc.Hosts), nil
+	return toInstances(service, group, answer.ServiceInfo.Hosts), nil
 }
 
 // Register registers in (in.Service, in.Group, in.IP, in.Port, in.Weight, in.Enabled,
 // in.Healthy, in.Metadata) as an ephemeral instance, whatever in.Ephemeral says: it lives as
 // long as this client's connection, and the client registers it again after a reconnect. A
-// client holds at most one instance per service (the SDK re-registers only the last one).
+// client holds at most one instance per service: a Nacos server keeps one instance per service
+// and connection, so a second one would replace the first.
 func (c *Client) Register(in registry.Instance) error {
 	if err := c.usable(); err != nil {
 		return err
 	}
-	group := groupOrDefault(in.Group)
-	key, addr := util.GetGroupName(in.Service, group), instanceAddr(in)
+	in.Group = groupOrDefault(in.Group)
+	key, addr := groupedName(in.Service, in.Group), instanceAddr(in)
 	c.mu.Lock()
 	held, ok := c.registered[key]
+	if ok && instanceAddr(held) != addr {
+		c.mu.Unlock()
+		return fmt.Errorf("nacos %s: register %s in service %q: this client already holds instance %s of that service (one per service over gRPC)", c.addr, addr, in.Service, instanceAddr(held))
+	}
+	c.registered[key] = in // before the request: a reconnect meanwhile registers it again
 	c.mu.Unlock()
-	if ok && held != addr {
-		return fmt.Errorf("nacos %s: register %s in service %q: this client already holds instance %s of that service (one per service over gRPC)", c.addr, addr, in.Service, held)
+	if err := c.call(instanceChange(c.namespaceID, "registerInstance", in), &response{}); err != nil {
+		c.mu.Lock()
+		if ok {
+			c.registered[key] = held
+		} else {
+			delete(c.registered, key)
+		}
+		c.mu.Unlock()
+		return fmt.Errorf("nacos %s: register %s in service %q group %q: %w", c.addr, addr, in.Service, in.Group, err)
 	}
-	done, err := c.proxy.RegisterInstance(in.Service, group, toModel(in))
-	if err == nil && !done {
-		err = fmt.Errorf("the server refused it")
-	}
-	if err != nil {
-		return fmt.Errorf("nacos %s: register %s in service %q group %q: %w", c.addr, addr, in.Service, group, err)
-	}
-	c.mu.Lock()
-	c.registered[key] = addr
-	c.mu.Unlock()
 	return nil
 }
 
@@ -103,25 +106,27 @@ func (c *Client) Deregister(in registry.Instance) error {
 	if err := c.usable(); err != nil {
 		return err
 	}
-	group := groupOrDefault(in.Group)
-	key, addr := util.GetGroupName(in.Service, group), instanceAddr(in)
-	done, err := c.proxy.DeregisterInstance(in.Service, group, toModel(in))
+	in.Group = groupOrDefault(in.Group)
+	key, addr := groupedName(in.Service, in.Group), instanceAddr(in)
 	c.mu.Lock()
-	if c.registered[key] == addr {
-		delete(c.registered, key) // the SDK forgot it for reconnects either way
+	if held, ok := c.registered[key]; ok && instanceAddr(held) == addr {
+		delete(c.registered, key)
 	}
 	c.mu.Unlock()
-	if err == nil && !done {
-		err = fmt.Errorf("the server refused it")
-	}
-	if err != nil {
-		return fmt.Errorf("nacos %s: deregister %s from service %q group %q: %w", c.addr, addr, in.Service, group, err)
+	if err := c.call(instanceChange(c.namespaceID, "deregisterInstance", in), &response{}); err != nil {
+		return fmt.Errorf("nacos %s: deregister %s from service %q group %q: %w", c.addr, addr, in.Service, in.Group, err)
 	}
 	return nil
 }
 
-// Connected reports whether the client holds a working connection to a server right now.
-func (c *Client) Connected() bool { return c.checkOpen() == nil && c.proxy.ServerHealthy() }
+// instanceChange registers (change "registerInstance") or deregisters ("deregisterInstance")
+// in, whose group is set, in the namespace.
+func instanceChange(namespace, change string, in registry.Instance) instanceRequest {
+	return instanceRequest{namingRequest: naming(namespace, in.Service, in.Group), Type: change, Instance: toModel(in)}
+}
+
+// groupedName is Nacos's key of a service: group@@service.
+func groupedName(service, group string) string { return group + "@@" + service }
 
 func groupOrDefault(group string) string {
 	if group == "" {

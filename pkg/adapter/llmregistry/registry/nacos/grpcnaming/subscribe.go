@@ -1,24 +1,29 @@
 package grpcnaming
 
 import (
+	"cmp"
 	"fmt"
+	"reflect"
+	"slices"
+	"strings"
 
 	"github.com/nacos-group/nacos-sdk-go/v2/model"
-	"github.com/nacos-group/nacos-sdk-go/v2/util"
 
 	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
 )
 
-// subscription is one Subscribe call. The SDK identifies its callback by the pointer sdkFunc.
+// subscription is one Subscribe call.
 type subscription struct {
 	service, group string
-	key            string // group@@service, the SDK's cache key (no clusters)
+	key            string // group@@service
 	onChange       func([]registry.Instance)
-	sdkFunc        *func([]model.Instance, error)
 
 	// guarded by Client.mu
-	pending []registry.Instance
-	queued  bool
+	seen     bool             // a list has arrived
+	lastTime uint64           // the server's lastRefTime of the latest list
+	hosts    []model.Instance // the latest list, sorted by address
+	pending  []registry.Instance
+	queued   bool
 }
 
 // Subscribe watches a service: onChange receives its complete instance list (every instance,
@@ -29,10 +34,7 @@ type subscription struct {
 // none runs after Close returns. A service is subscribed at most once per client.
 func (c *Client) Subscribe(service, group string, onChange func([]registry.Instance)) error {
 	group = groupOrDefault(group)
-	sub := &subscription{service: service, group: group, key: util.GetGroupName(service, group), onChange: onChange}
-	fn := func(hosts []model.Instance, _ error) { c.enqueue(sub, hosts) }
-	sub.sdkFunc = &fn
-
+	sub := &subscription{service: service, group: group, key: groupedName(service, group), onChange: onChange}
 	if err := c.usable(); err != nil {
 		return err
 	}
@@ -47,19 +49,15 @@ func (c *Client) Subscribe(service, group string, onChange func([]registry.Insta
 		c.mu.Unlock()
 		return fmt.Errorf("nacos %s: service %q in group %q is already subscribed", c.addr, service, group)
 	}
-	c.subs[sub.key] = sub
+	c.subs[sub.key] = sub // before the request: a reconnect meanwhile subscribes again
 	c.mu.Unlock()
 
-	// Forget what an earlier subscription cached, so the first list counts as a change.
-	c.holder.StopUpdateIfContain(sub.key, "")
-	c.holder.RegisterCallback(sub.key, "", sub.sdkFunc)
-	svc, err := c.proxy.Subscribe(service, group, "")
-	if err != nil {
-		c.dropSubscription(sub)
+	var answer serviceResponse
+	if err := c.call(subscribeTo(c.namespaceID, service, group, true), &answer); err != nil {
+		_ = c.dropSubscription(sub)
 		return fmt.Errorf("nacos %s: subscribe to service %q in group %q: %w", c.addr, service, group, err)
 	}
-	// A push may have overtaken this answer; the holder drops whichever list is older.
-	c.holder.ProcessService(&svc)
+	c.apply(sub, answer.ServiceInfo)
 	return nil
 }
 
@@ -68,7 +66,7 @@ func (c *Client) Subscribe(service, group string, onChange func([]registry.Insta
 // renewed after a reconnect.
 func (c *Client) Unsubscribe(service, group string) error {
 	group = groupOrDefault(group)
-	key := util.GetGroupName(service, group)
+	key := groupedName(service, group)
 	c.subscribeMu.Lock()
 	defer c.subscribeMu.Unlock()
 	c.mu.Lock()
@@ -87,29 +85,67 @@ func (c *Client) Unsubscribe(service, group string) error {
 	return nil
 }
 
-// dropSubscription forgets sub locally, then tells the server. The SDK stops re-subscribing
-// after a reconnect even when the server cannot be told.
+// dropSubscription forgets sub locally, then tells the server.
 func (c *Client) dropSubscription(sub *subscription) error {
 	c.mu.Lock()
 	if c.subs[sub.key] == sub {
 		delete(c.subs, sub.key)
 	}
 	c.mu.Unlock()
-	c.holder.DeregisterCallback(sub.key, "", sub.sdkFunc)
-	c.holder.StopUpdateIfContain(sub.key, "")
-	return c.proxy.Unsubscribe(sub.service, sub.group, "")
+	return c.call(subscribeTo(c.namespaceID, sub.service, sub.group, false), &response{})
 }
 
-// enqueue hands a list to the delivery goroutine. It runs on SDK goroutines (the gRPC stream's
-// receive loop for pushes), so it only takes the lock briefly.
-func (c *Client) enqueue(sub *subscription, hosts []model.Instance) {
-	list := toInstances(sub.service, sub.group, hosts)
+func subscribeTo(namespace, service, group string, subscribe bool) subscribeRequest {
+	return subscribeRequest{namingRequest: naming(namespace, service, group), Subscribe: subscribe}
+}
+
+// receive applies a list the server pushed. It runs on the stream reader's goroutine.
+func (c *Client) receive(svc model.Service) {
+	service, group := svc.Name, svc.GroupName
+	if g, s, ok := strings.Cut(service, "@@"); ok { // some servers send group@@service
+		group, service = g, s
+	}
+	c.mu.Lock()
+	sub := c.subs[groupedName(service, groupOrDefault(group))]
+	c.mu.Unlock()
+	if sub != nil {
+		c.apply(sub, svc)
+	}
+}
+
+// apply hands sub's list svc to the delivery goroutine unless it is older than the latest list
+// or holds the same instances. A subscription's answer and its pushes can arrive in any order.
+func (c *Client) apply(sub *subscription, svc model.Service) {
+	hosts := slices.Clone(svc.Hosts)
+	slices.SortFunc(hosts, func(a, b model.Instance) int {
+		return cmp.Or(strings.Compare(a.Ip, b.Ip), cmp.Compare(a.Port, b.Port))
+	})
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if sub.seen && svc.LastRefTime <= sub.lastTime {
+		return
+	}
+	same := sub.seen && reflect.DeepEqual(hosts, sub.hosts)
+	sub.seen, sub.lastTime, sub.hosts = true, svc.LastRefTime, hosts
+	if !same {
+		c.enqueueLocked(sub, hosts)
+	}
+}
+
+// enqueue hands a list to the delivery goroutine.
+func (c *Client) enqueue(sub *subscription, hosts []model.Instance) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.enqueueLocked(sub, hosts)
+}
+
+// enqueueLocked is enqueue with c.mu held. It runs on the stream reader's goroutine for pushes,
+// so it does not block.
+func (c *Client) enqueueLocked(sub *subscription, hosts []model.Instance) {
 	if c.closed || c.subs[sub.key] != sub {
 		return
 	}
-	sub.pending = list
+	sub.pending = toInstances(sub.service, sub.group, hosts)
 	if !sub.queued {
 		sub.queued = true
 		c.queue = append(c.queue, sub)

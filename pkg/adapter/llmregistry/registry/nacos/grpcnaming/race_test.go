@@ -1,5 +1,0 @@
-//go:build race
-
-package grpcnaming
-
-const raceDetector = true
