@@ -8,9 +8,6 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X github.com/pixiu-llm/gateway/pkg/cmd.Version=$(VERSION)
 # The whole suite, integration and end-to-end tests included, must finish well within CI's budget.
 TEST_TIMEOUT ?= 12m
-# Tests in which nacos-sdk-go v2 clients reconnect (named TestReconnect...) skip under -race: the
-# SDK's reconnect has data races of its own. They run a second time here, without -race.
-RECONNECT_PKGS := ./pkg/adapter/llmregistry/...
 
 .PHONY: all build test test-short lint fmt demo bench registry clean
 
@@ -30,7 +27,6 @@ test: registry
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "not gofmt-formatted:"; echo "$$unformatted"; exit 1; fi
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run '^TestReconnect' $(RECONNECT_PKGS)
 
 # test-short skips the tests that need the registry server.
 test-short:

@@ -216,9 +216,6 @@ func TestIntegrationGRPCStopLeavesNoGoroutines(t *testing.T) {
 // instance again by itself, the gateway's client reconnects and subscribes again. Meanwhile
 // 5 requests/s through the gateway: none fails.
 func TestReconnectGRPCRegistryRestartsWiped(t *testing.T) {
-	if raceDetector {
-		t.Skip("clients reconnect here, and nacos-sdk-go v2.3.2's reconnect races; run without -race (make test does)")
-	}
 	t.Parallel()
 	srv := startRNacos(t, rnacos.Options{})
 	group := uniqueGroup(t)

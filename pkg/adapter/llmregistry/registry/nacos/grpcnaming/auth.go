@@ -21,6 +21,8 @@ const (
 	accessTokenHeader = "accessToken"
 	// loginRetry is the wait after a failed renewal before the next attempt.
 	loginRetry = 5 * time.Second
+	// defaultTokenTTL is Nacos's default, for an answer that does not say.
+	defaultTokenTTL = 5 * time.Hour
 )
 
 // login holds the token of one user. Its methods are safe for concurrent use.
@@ -29,9 +31,10 @@ type login struct {
 	username, password string
 	http               *http.Client
 
-	mu    sync.Mutex // serialises logins and guards the fields below
-	token string
-	ttl   time.Duration
+	loggingIn sync.Mutex // serialises logins
+	mu        sync.Mutex // guards the fields below; never held across a login
+	token     string
+	ttl       time.Duration
 }
 
 func newLogin(servers []server, username, password string, timeout time.Duration) *login {
@@ -64,13 +67,15 @@ func (l *login) renew(ctx context.Context, stale map[string]string) error {
 
 // logIn asks each server in turn for a token until one gives it.
 func (l *login) logIn(ctx context.Context) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.loggingIn.Lock()
+	defer l.loggingIn.Unlock()
 	var errs []error
 	for _, s := range l.servers {
 		token, ttl, err := l.request(ctx, s)
 		if err == nil {
+			l.mu.Lock()
 			l.token, l.ttl = token, ttl
+			l.mu.Unlock()
 			return nil
 		}
 		errs = append(errs, err)
@@ -78,10 +83,11 @@ func (l *login) logIn(ctx context.Context) error {
 	return fmt.Errorf("login as user %q failed: %w", l.username, errors.Join(errs...))
 }
 
-// keepFresh logs in again before the token expires, until ctx ends.
+// keepFresh logs in again before the token expires, until ctx ends. Without a token (a server
+// without auth) there is nothing to renew.
 func (l *login) keepFresh(ctx context.Context) {
 	wait := l.renewalDelay()
-	for {
+	for wait > 0 {
 		select {
 		case <-ctx.Done():
 			return
@@ -94,11 +100,18 @@ func (l *login) keepFresh(ctx context.Context) {
 	}
 }
 
-// renewalDelay leaves a tenth of the token's life for renewing it.
+// renewalDelay leaves a tenth of the token's life for renewing it; 0 without a token.
 func (l *login) renewalDelay() time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return max(l.ttl-l.ttl/10, loginRetry)
+	if l.token == "" {
+		return 0
+	}
+	ttl := l.ttl
+	if ttl <= 0 {
+		ttl = defaultTokenTTL
+	}
+	return max(ttl-ttl/10, loginRetry)
 }
 
 // request logs in at one server. Its error quotes no password and no token.

@@ -50,7 +50,8 @@ func (c *Client) connect(ctx context.Context, s server) (*conn, error) {
 }
 
 // supervise keeps the client connected until ctx ends, starting with first (nil: none yet).
-// It owns the connections: it installs each one and closes it.
+// It owns the connections: it installs each one and closes it. It waits between attempts to
+// connect, and after a connection on which the client's state could not be restored.
 func (c *Client) supervise(ctx context.Context, first *conn) {
 	defer close(c.supervised)
 	cn, backoff := first, firstBackoff
@@ -64,16 +65,20 @@ func (c *Client) supervise(ctx context.Context, first *conn) {
 			}
 			slog.Info("nacos: connected", "registry", c.addr, "server", cn.server)
 		}
-		backoff = firstBackoff
 		c.current.Store(cn)
-		if err := c.restore(ctx); err != nil {
-			slog.Warn("nacos: could not restore registrations and subscriptions; reconnecting", "registry", c.addr, "error", err)
-		} else {
+		err := c.restore(ctx)
+		if err == nil {
+			backoff = firstBackoff
 			c.watch(ctx, cn)
 		}
 		c.current.Store(nil)
 		cn.close()
 		cn = nil
+		if err != nil && ctx.Err() == nil {
+			slog.Warn("nacos: could not register and subscribe again; reconnecting", "registry", c.addr, "error", err)
+			sleep(ctx, backoff)
+			backoff = min(2*backoff, lastBackoff)
+		}
 	}
 }
 

@@ -1,5 +1,0 @@
-//go:build race
-
-package llmregistry_test
-
-const raceDetector = true
