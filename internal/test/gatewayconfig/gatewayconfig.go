@@ -157,3 +157,8 @@ func toMap(config any) map[string]any {
 	}
 	return m
 }
+
+// CountBased is the retry policy that tries an endpoint times more times after a failure.
+func CountBased(times int) model.RetryPolicy {
+	return model.RetryPolicy{Name: "CountBased", Config: map[string]any{"times": times}}
+}
