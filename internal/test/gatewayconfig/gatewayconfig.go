@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
 	"github.com/pixiu-llm/gateway/pkg/model"
 )
 
@@ -161,4 +162,17 @@ func toMap(config any) map[string]any {
 // CountBased is the retry policy that tries an endpoint times more times after a failure.
 func CountBased(times int) model.RetryPolicy {
 	return model.RetryPolicy{Name: "CountBased", Config: map[string]any{"times": times}}
+}
+
+// Names of the LLM registry adapter and of the one entry RegistryAdapter configures.
+const (
+	RegistryAdapterID   = "llm-registry"
+	RegistryAdapterName = "dgp.adapter.llmregistrycenter"
+	RegistryEntry       = "nacos"
+)
+
+// RegistryAdapter is the LLM registry adapter "llm-registry" with the one registry entry "nacos".
+func RegistryAdapter(entry registry.Config) *model.Adapter {
+	return Adapter(RegistryAdapterID, RegistryAdapterName,
+		map[string]any{"registries": map[string]any{RegistryEntry: toMap(entry)}})
 }

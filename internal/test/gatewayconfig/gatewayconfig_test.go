@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pixiu-llm/gateway/internal/test/gatewayconfig"
+	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
 	"github.com/pixiu-llm/gateway/pkg/config"
 	"github.com/pixiu-llm/gateway/pkg/model"
 	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry" // the retry policies an endpoint may name
@@ -53,4 +54,19 @@ func TestOneRouteLoadsAsBuilt(t *testing.T) {
 	assert.Equal(t, []string{"upstream.example:9002"}, c.Endpoints[1].Address.Domains)
 	assert.Equal(t, 500*time.Millisecond, b.StaticResources.ShutdownConfig.StepTimeout)
 	assert.True(t, b.Metric.Enable)
+}
+
+func TestRegistryAdapterLoadsAsBuilt(t *testing.T) {
+	text := gatewayconfig.OneRoute{
+		Adapters: []*model.Adapter{gatewayconfig.RegistryAdapter(registry.Config{
+			Protocol: "nacos", Address: "127.0.0.1:8848", Group: "g", RefreshInterval: 500 * time.Millisecond})},
+	}.YAML()
+	doc, err := config.Load("built.yaml", []byte(text))
+	require.NoError(t, err, text)
+	a := doc.Bootstrap.StaticResources.Adapters[0]
+	assert.Equal(t, "llm-registry", a.ID)
+	assert.Equal(t, "dgp.adapter.llmregistrycenter", a.Name)
+	assert.Equal(t, map[string]any{"nacos": map[string]any{
+		"protocol": "nacos", "address": "127.0.0.1:8848", "group": "g", "refresh_interval": "500ms",
+	}}, a.Config["registries"])
 }
