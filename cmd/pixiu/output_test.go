@@ -17,10 +17,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pixiu-llm/gateway/internal/test/gatewaytest"
+	"github.com/pixiu-llm/gateway/internal/test/gatewayconfig"
 	"github.com/pixiu-llm/gateway/internal/test/llmstub"
 	"github.com/pixiu-llm/gateway/internal/test/polaris"
+	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
 	"github.com/pixiu-llm/gateway/pkg/llmprovider"
+	"github.com/pixiu-llm/gateway/pkg/model"
 )
 
 // slogLine is a line of the gateway's text logger: time, level, message, attributes.
@@ -56,12 +58,12 @@ func TestGatewayOutputIsOnlyItsOwnLogLinesWithARegistryAdapter(t *testing.T) {
 	group := fmt.Sprintf("output-test-%d", time.Now().UnixNano())
 	port := freePort(t)
 	cfg := filepath.Join(t.TempDir(), "pixiu.yaml")
-	text := gatewaytest.Config{
+	text := gatewayconfig.OneRoute{
 		Port: port,
-		HTTPFilters: []gatewaytest.Filter{gatewaytest.ProxyFilter("{timeout: 5s}"),
-			{Name: "dgp.filter.llm.tokenizer", Config: "{log_to_console: true}"}},
-		Adapters: fmt.Sprintf("    - {id: llm-registry, name: dgp.adapter.llmregistrycenter, config: {registries: {nacos: "+
-			"{protocol: nacos, address: %q, timeout: 3s, group: %s, namespace: public, refresh_interval: 500ms}}}}\n", addr, group),
+		Filters: []*model.HTTPFilter{gatewayconfig.Proxy(map[string]any{"timeout": "5s"}),
+			gatewayconfig.Filter("dgp.filter.llm.tokenizer", map[string]any{"log_to_console": true})},
+		Adapters: []*model.Adapter{gatewayconfig.RegistryAdapter(registry.Config{Protocol: "nacos", Address: addr,
+			Timeout: 3 * time.Second, Group: group, Namespace: "public", RefreshInterval: 500 * time.Millisecond})},
 	}.YAML()
 	require.NoError(t, os.WriteFile(cfg, []byte(text), 0o600))
 

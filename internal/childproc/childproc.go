@@ -1,7 +1,7 @@
-// Package childproc runs a child process the way the demo, the benchmark and the test registry
-// need it: in its own process group (a signal reaches it and whatever it forks, and a Ctrl-C in
-// the terminal reaches only the parent) and with Pdeathsig, so it dies with the parent even when
-// the parent is killed outright. Linux only.
+// Package childproc is the one way the tooling (the demo, the benchmark, the test servers of
+// devserver) runs a child process: in its own process group (a signal reaches it and whatever
+// it forks, and a Ctrl-C in the terminal reaches only the parent) and with Pdeathsig, so it dies
+// with the parent even when the parent is killed outright. Linux only.
 package childproc
 
 import (

@@ -19,8 +19,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/gatewayconfig"
 	"github.com/pixiu-llm/gateway/internal/test/gatewaytest"
 	"github.com/pixiu-llm/gateway/internal/test/llmstub"
+	"github.com/pixiu-llm/gateway/pkg/model"
 	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry"
 )
 
@@ -34,80 +36,39 @@ const (
 
 var hygieneSecrets = []string{hygieneKey, hygieneKey2, hygieneKey3, hygienePassword}
 
-const hygieneYAML = `static_resources:
-  listeners:
-    - name: llm
-      address: {socket_address: {address: 127.0.0.1, port: 0}}
-      filter_chains:
-        filters:
-          - name: dgp.filter.httpconnectionmanager
-            config:
-              route_config:
-                routes:
-%[1]s
-              http_filters:
-                - name: dgp.filter.llm.proxy
-                  config: {timeout: 2s, scheme: http}
-  clusters:
-    - name: keyed
-      endpoints:
-        - id: keyed
-          socket_address: {address: 127.0.0.1, port: %[2]d}
-          llm_meta: {api_key: "%[6]s"}
-    - name: unauthorized
-      endpoints:
-        - id: wrong-keys
-          socket_address: {address: 127.0.0.1, port: %[3]d}
-          llm_meta:
-            api_keys: ["%[7]s", "%[8]s"]
-            retry_policy: {name: CountBased, config: {times: 1}}
-    - name: failing
-      endpoints:
-        - id: flaky
-          socket_address: {address: 127.0.0.1, port: %[4]d}
-          llm_meta:
-            api_key: "%[6]s"
-            fallback: true
-            health_check_interval: 100
-            retry_policy: {name: CountBased, config: {times: 2}}
-        - id: unreachable
-          socket_address: {address: 127.0.0.1, port: %[5]d}
-          llm_meta: {api_key: "%[8]s", retry_policy: {name: CountBased, config: {times: 1}}}
-    - name: gone
-      endpoints:
-        - id: gone
-          name: "gone (keys %[7]s)"
-          socket_address: {address: 127.0.0.1, port: %[5]d}
-          llm_meta: {api_key: "%[7]s"}
-  adapters:
-    - id: llm-registry
-      name: dgp.adapter.llmregistrycenter
-      config:
-        registries:
-          nacos:
-            protocol: nacos
-            address: "127.0.0.1:%[5]d"
-            timeout: 500ms
-            password: "%[9]s"
-  shutdown_config: {timeout: 5s, step_timeout: 3s}
-metric: {enable: true}
-admin: {enable: true, address: "127.0.0.1:0"}
-`
-
-func hygieneRoutes(clusters ...string) string {
-	var b strings.Builder
-	for _, c := range clusters {
-		fmt.Fprintf(&b, "                  - match: {prefix: /v1, headers: [{name: X-Cluster, values: [%s]}]}\n", c)
-		fmt.Fprintf(&b, "                    route: {cluster: %s}\n", c)
+// hygieneConfig spreads the secrets over every place a config can hold one: endpoint keys, key
+// lists, an endpoint name, the registry password. A request's X-Cluster header picks its cluster.
+func hygieneConfig(keyedAddr, wrongAddr, flakyAddr, closedAddr string) string {
+	var routes []*model.Router
+	for _, c := range []string{"keyed", "unauthorized", "failing", "gone"} {
+		r := gatewayconfig.Route("/v1", c)
+		r.Match.Headers = []model.HeaderMatcher{{Name: "X-Cluster", Values: []string{c}}}
+		routes = append(routes, r)
 	}
-	return strings.TrimRight(b.String(), "\n")
-}
-
-func portOf(t *testing.T, addr string) int {
-	t.Helper()
-	tcp, err := net.ResolveTCPAddr("tcp", addr)
-	require.NoError(t, err)
-	return tcp.Port
+	gone := gatewayconfig.Endpoint("gone", closedAddr, &model.LLMMeta{APIKey: hygieneKey2})
+	gone.Name = "gone (keys " + hygieneKey2 + ")"
+	registry := map[string]any{"protocol": "nacos", "address": closedAddr, "timeout": "500ms", "password": hygienePassword}
+	return gatewayconfig.YAML(&model.Bootstrap{
+		StaticResources: model.StaticResources{
+			Listeners: []*model.Listener{gatewayconfig.Listener("llm", 0, routes,
+				gatewayconfig.Proxy(map[string]any{"timeout": "2s", "scheme": "http"}))},
+			Clusters: []*model.ClusterConfig{
+				gatewayconfig.Cluster("keyed", "", gatewayconfig.Endpoint("keyed", keyedAddr, &model.LLMMeta{APIKey: hygieneKey})),
+				gatewayconfig.Cluster("unauthorized", "", gatewayconfig.Endpoint("wrong-keys", wrongAddr,
+					&model.LLMMeta{APIKeys: []string{hygieneKey2, hygieneKey3}, RetryPolicy: gatewayconfig.CountBased(1)})),
+				gatewayconfig.Cluster("failing", "",
+					gatewayconfig.Endpoint("flaky", flakyAddr, &model.LLMMeta{APIKey: hygieneKey, Fallback: true,
+						HealthCheckInterval: 100, RetryPolicy: gatewayconfig.CountBased(2)}),
+					gatewayconfig.Endpoint("unreachable", closedAddr, &model.LLMMeta{APIKey: hygieneKey3, RetryPolicy: gatewayconfig.CountBased(1)})),
+				gatewayconfig.Cluster("gone", "", gone),
+			},
+			Adapters: []*model.Adapter{gatewayconfig.Adapter("llm-registry", "dgp.adapter.llmregistrycenter",
+				map[string]any{"registries": map[string]any{"nacos": registry}})},
+			ShutdownConfig: gatewayconfig.Shutdown(5*time.Second, 3*time.Second),
+		},
+		Metric: model.Metric{Enable: true},
+		Admin:  model.Admin{Enable: true, Address: "127.0.0.1:0"},
+	})
 }
 
 func TestSecretsAppearNowhere(t *testing.T) {
@@ -116,12 +77,8 @@ func TestSecretsAppearNowhere(t *testing.T) {
 	keyed := llmstub.Start(t, llmstub.WithName("keyed"), llmstub.WithAPIKey(hygieneKey))
 	wrong := llmstub.Start(t, llmstub.WithName("wrong"), llmstub.WithAPIKey(upstreamKey))
 	flaky := llmstub.Start(t, llmstub.WithName("flaky"), llmstub.WithDefault(llmstub.Status(500)))
-	closed := closedPort(t)
 
-	yaml := fmt.Sprintf(hygieneYAML, hygieneRoutes("keyed", "unauthorized", "failing", "gone"),
-		portOf(t, keyed.Addr()), portOf(t, wrong.Addr()), portOf(t, flaky.Addr()), closed,
-		hygieneKey, hygieneKey2, hygieneKey3, hygienePassword)
-	g := gatewaytest.Start(t, yaml)
+	g := gatewaytest.Start(t, hygieneConfig(keyed.Addr(), wrong.Addr(), flaky.Addr(), closedAddr(t)))
 	logs := g.Logs
 	base := g.URL("llm")
 	client := &http.Client{Timeout: 20 * time.Second}
@@ -193,11 +150,12 @@ const streamChatBody = `{"model":"stub-model","stream":true,"messages":[{"role":
 
 const chatBody = `{"model":"stub-model","messages":[{"role":"user","content":"say hi"}]}`
 
-func closedPort(t *testing.T) int {
+// closedAddr is a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
+	addr := ln.Addr().String()
 	require.NoError(t, ln.Close())
-	return port
+	return addr
 }

@@ -12,48 +12,27 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/gatewayconfig"
 	"github.com/pixiu-llm/gateway/internal/test/gatewaytest"
 	"github.com/pixiu-llm/gateway/internal/test/llmstub"
 	"github.com/pixiu-llm/gateway/internal/test/logcapture"
 	"github.com/pixiu-llm/gateway/internal/test/polaris"
+	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
+	"github.com/pixiu-llm/gateway/pkg/model"
 	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry"
 )
 
-const registryGatewayYAML = `
-static_resources:
-  listeners:
-    - name: llm
-      protocol_type: HTTP
-      address: {socket_address: {address: 127.0.0.1, port: 0}}
-      filter_chains:
-        filters:
-          - name: dgp.filter.httpconnectionmanager
-            config:
-              route_config:
-                routes:
-                  - match: {prefix: /v1}
-                    route: {cluster: %[3]s, cluster_not_found_response_code: 503}
-              http_filters:
-                - name: dgp.filter.llm.proxy
-                  config: {timeout: 10s, scheme: http}
-  adapters:
-    - id: llm-registry
-      name: dgp.adapter.llmregistrycenter
-      config:
-        registries:
-          nacos:
-            protocol: nacos
-            address: "%[1]s"
-            timeout: 5s
-            group: %[2]s
-            namespace: public
-            refresh_interval: 1s
-  shutdown_config: {timeout: 5s, step_timeout: 5s}
-`
-
+// startRegistryGateway starts a gateway whose /v1 route goes to clusterName, a cluster only the
+// registry adapter (watching group at nacosAddr) fills.
 func startRegistryGateway(t *testing.T, nacosAddr, group, clusterName string) string {
 	t.Helper()
-	return gatewaytest.Start(t, fmt.Sprintf(registryGatewayYAML, nacosAddr, group, clusterName)).URL("llm")
+	cfg := gatewayconfig.OneRoute{
+		Cluster: clusterName,
+		Filters: []*model.HTTPFilter{gatewayconfig.Proxy(map[string]any{"timeout": "10s", "scheme": "http"})},
+		Adapters: []*model.Adapter{gatewayconfig.RegistryAdapter(registry.Config{Protocol: "nacos", Address: nacosAddr,
+			Timeout: 5 * time.Second, Group: group, Namespace: "public", RefreshInterval: time.Second})},
+	}
+	return gatewaytest.Start(t, cfg.YAML()).URL("llm")
 }
 
 // chat sends one chat completion without any Authorization header and returns status and body.

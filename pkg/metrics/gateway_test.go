@@ -15,17 +15,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/gatewayconfig"
 	"github.com/pixiu-llm/gateway/internal/test/gatewaytest"
 	"github.com/pixiu-llm/gateway/internal/test/llmstub"
 	"github.com/pixiu-llm/gateway/pkg/metrics/metricstest"
+	"github.com/pixiu-llm/gateway/pkg/model"
 	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry"
 	"github.com/pixiu-llm/gateway/pkg/server"
 )
-
-// endpoint renders one endpoint of cluster chat dialing hostPort; llmMeta is flow-style yaml.
-func endpoint(id, hostPort, llmMeta string) string {
-	return gatewaytest.Endpoint(id, hostPort, llmMeta)
-}
 
 type gateway struct {
 	*server.Gateway
@@ -33,13 +30,15 @@ type gateway struct {
 	metricsURL string
 }
 
-func startGateway(t *testing.T, endpoints ...string) *gateway {
+// startGateway runs a gateway with metrics on whose /v1 route goes to the round-robin cluster
+// chat of endpoints.
+func startGateway(t *testing.T, endpoints ...*model.Endpoint) *gateway {
 	t.Helper()
-	g := gatewaytest.Start(t, gatewaytest.Config{
-		HTTPFilters: []gatewaytest.Filter{gatewaytest.ProxyFilter("{timeout: 5s, scheme: http}")},
-		Clusters:    []gatewaytest.Cluster{{Name: "chat", LbPolicy: "RoundRobin", Endpoints: endpoints}},
-		Shutdown:    "{timeout: 5s, step_timeout: 2s}",
-		Metrics:     true,
+	g := gatewaytest.Start(t, gatewayconfig.OneRoute{
+		Filters:  []*model.HTTPFilter{gatewayconfig.Proxy(map[string]any{"timeout": "5s", "scheme": "http"})},
+		Clusters: []*model.ClusterConfig{gatewayconfig.Cluster("chat", model.LoadBalancerRoundRobin, endpoints...)},
+		Shutdown: gatewayconfig.Shutdown(5*time.Second, 2*time.Second),
+		Metrics:  true,
 	}.YAML())
 	return &gateway{
 		Gateway:    g.Gateway,
@@ -101,7 +100,7 @@ func ep(id string, more ...string) L {
 
 func TestScrapeAfterSuccess(t *testing.T) {
 	a := llmstub.Start(t, llmstub.WithName("a"))
-	g := startGateway(t, endpoint("a", a.Addr(), ""))
+	g := startGateway(t, gatewayconfig.Endpoint("a", a.Addr(), nil))
 
 	for range 3 {
 		status, body := g.chat(t, chatBody)
@@ -128,7 +127,7 @@ func TestScrapeAfterSuccess(t *testing.T) {
 func TestScrapeAfterRetries(t *testing.T) {
 	a := llmstub.Start(t, llmstub.WithName("a"))
 	a.Script(llmstub.Status(500), llmstub.Status(503))
-	g := startGateway(t, endpoint("a", a.Addr(), "{retry_policy: {name: CountBased, config: {times: 2}}}"))
+	g := startGateway(t, gatewayconfig.Endpoint("a", a.Addr(), &model.LLMMeta{RetryPolicy: gatewayconfig.CountBased(2)}))
 
 	status, body := g.chat(t, chatBody)
 	require.Equal(t, http.StatusOK, status, body)
@@ -159,8 +158,8 @@ func TestScrapeAfterFallbackAndCooldown(t *testing.T) {
 	a := llmstub.Start(t, llmstub.WithName("a"), llmstub.WithDefault(llmstub.Status(502)))
 	b := llmstub.Start(t, llmstub.WithName("b"))
 	g := startGateway(t,
-		endpoint("a", a.Addr(), "{fallback: true, health_check_interval: 60000, retry_policy: {name: CountBased, config: {times: 1}}}"),
-		endpoint("b", b.Addr(), ""))
+		gatewayconfig.Endpoint("a", a.Addr(), &model.LLMMeta{Fallback: true, HealthCheckInterval: 60000, RetryPolicy: gatewayconfig.CountBased(1)}),
+		gatewayconfig.Endpoint("b", b.Addr(), nil))
 
 	// Round robin starts with a: two attempts there, then b.
 	status, body := g.chat(t, chatBody)
@@ -189,7 +188,7 @@ func TestScrapeAfterFallbackAndCooldown(t *testing.T) {
 }
 
 func TestScrapeAfterUnreachableUpstream(t *testing.T) {
-	g := startGateway(t, endpoint("gone", closedAddr(t), "{retry_policy: {name: CountBased, config: {times: 1}}}"))
+	g := startGateway(t, gatewayconfig.Endpoint("gone", closedAddr(t), &model.LLMMeta{RetryPolicy: gatewayconfig.CountBased(1)}))
 	status, body := g.chat(t, chatBody)
 	require.Equal(t, http.StatusBadGateway, status, body)
 	s := g.scrape(t)
@@ -203,7 +202,7 @@ func TestScrapeAfterUnreachableUpstream(t *testing.T) {
 func TestScrapeAfterStream(t *testing.T) {
 	const chunks, interval = 5, 50 * time.Millisecond
 	a := llmstub.Start(t, llmstub.WithName("a"), llmstub.WithStream(chunks, interval))
-	g := startGateway(t, endpoint("a", a.Addr(), ""))
+	g := startGateway(t, gatewayconfig.Endpoint("a", a.Addr(), nil))
 
 	status, body := g.chat(t, streamBody)
 	require.Equal(t, http.StatusOK, status, body)
@@ -230,7 +229,7 @@ func TestScrapeAfterStream(t *testing.T) {
 func TestLabelSetsAreBounded(t *testing.T) {
 	a := llmstub.Start(t, llmstub.WithName("a"))
 	a.Script(llmstub.Status(500), llmstub.Status(429), llmstub.Status(401))
-	g := startGateway(t, endpoint("a", a.Addr(), "{retry_policy: {name: CountBased, config: {times: 1}}}"))
+	g := startGateway(t, gatewayconfig.Endpoint("a", a.Addr(), &model.LLMMeta{RetryPolicy: gatewayconfig.CountBased(1)}))
 	for range 3 {
 		g.chat(t, chatBody)
 	}

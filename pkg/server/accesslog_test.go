@@ -3,8 +3,6 @@ package server
 import (
 	"bytes"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pixiu-llm/gateway/pkg/common/extension/filter"
-	"github.com/pixiu-llm/gateway/pkg/config"
 	"github.com/pixiu-llm/gateway/pkg/model"
 )
 
@@ -53,16 +50,6 @@ func TestAccessLogJSONLine(t *testing.T) {
 	assert.GreaterOrEqual(t, line["duration_ms"], 1500.0)
 	assert.NotEmpty(t, line["time"])
 	assert.Equal(t, 1, strings.Count(out.String(), "\n"), "one line per request")
-}
-
-func TestAccessLogFormatErrorNamesTheKey(t *testing.T) {
-	cfg := strings.Replace(routingConfig, "  clusters:", "      config: {access_log: {enabled: true, format: xml}}\n  clusters:", 1)
-	doc, err := config.Load("bad.yaml", []byte(cfg))
-	require.NoError(t, err)
-	_, err = New(doc, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "static_resources.listeners[0].config.access_log.format")
-	assert.Contains(t, err.Error(), `"xml" is not json or text`)
 }
 
 func TestAccessLogBoundsThePath(t *testing.T) {

@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"context"
@@ -13,8 +13,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/gatewaytest"
 	"github.com/pixiu-llm/gateway/pkg/common/extension/filter"
 	"github.com/pixiu-llm/gateway/pkg/config"
+	"github.com/pixiu-llm/gateway/pkg/server"
 )
 
 // echoFilter answers with its configured name and the route's cluster, after an optional delay.
@@ -46,17 +48,15 @@ func (f *echoFactory) Handler(http.Handler) http.Handler {
 
 func init() { filter.RegisterHTTPFilter(echoFilter{}) }
 
-func startGateway(t *testing.T, yaml string) (*Gateway, string) {
+// startGateway starts the gateway of yaml and returns it with the base URL of its listener "main".
+func startGateway(t *testing.T, yaml string) (*server.Gateway, string) {
 	t.Helper()
-	doc, err := config.Load("test.yaml", []byte(yaml))
-	require.NoError(t, err)
-	g, err := New(doc, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	require.NoError(t, err)
-	require.NoError(t, g.Start())
-	t.Cleanup(func() { _ = g.Shutdown(context.Background()) })
-	return g, "http://" + g.ListenerAddrs()["main"].String()
+	g := gatewaytest.Start(t, yaml)
+	return g.Gateway, g.URL("main")
 }
 
+// routingConfig is pixiu.yaml text, not a built config: the tests of located errors count its
+// lines.
 const routingConfig = `
 static_resources:
   listeners:
@@ -174,7 +174,7 @@ func TestListenerPortInUse(t *testing.T) {
 	port := strings.TrimPrefix(base, "http://127.0.0.1:")
 	doc, err := config.Load("clash.yaml", []byte(strings.Replace(routingConfig, "port: 0", "port: "+port, 1)))
 	require.NoError(t, err)
-	g2, err := New(doc, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	g2, err := server.New(doc, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err)
 	err = g2.Start()
 	require.Error(t, err)
@@ -185,9 +185,19 @@ func TestListenerPortInUse(t *testing.T) {
 func TestUnknownHTTPFilterIsAConfigError(t *testing.T) {
 	doc, err := config.Load("bad.yaml", []byte(strings.Replace(routingConfig, "name: test.echo", "name: dgp.filter.nope", 1)))
 	require.NoError(t, err)
-	_, err = New(doc, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	_, err = server.New(doc, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "bad.yaml:19")
 	assert.Contains(t, err.Error(), "http_filters[0].name")
 	assert.Contains(t, err.Error(), `unknown http filter "dgp.filter.nope"`)
+}
+
+func TestAccessLogFormatErrorNamesTheKey(t *testing.T) {
+	cfg := strings.Replace(routingConfig, "  clusters:", "      config: {access_log: {enabled: true, format: xml}}\n  clusters:", 1)
+	doc, err := config.Load("bad.yaml", []byte(cfg))
+	require.NoError(t, err)
+	_, err = server.New(doc, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "static_resources.listeners[0].config.access_log.format")
+	assert.Contains(t, err.Error(), `"xml" is not json or text`)
 }

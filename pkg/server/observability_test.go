@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"context"
@@ -20,6 +20,7 @@ import (
 	"github.com/pixiu-llm/gateway/pkg/config"
 	"github.com/pixiu-llm/gateway/pkg/metrics/metricstest"
 	"github.com/pixiu-llm/gateway/pkg/model"
+	"github.com/pixiu-llm/gateway/pkg/server"
 )
 
 // observedConfig is routingConfig with metrics and the admin API on. pixiu.yaml cannot ask for
@@ -48,7 +49,7 @@ func httpGet(t *testing.T, url string) (int, string) {
 }
 
 func TestObservabilityServersRunWithTheGateway(t *testing.T) {
-	g, err := New(loadObserved(t, observedConfig), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	g, err := server.New(loadObserved(t, observedConfig), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err)
 	assert.Nil(t, g.MetricsAddr(), "not bound before Start")
 	assert.Nil(t, g.AdminAddr())
@@ -103,7 +104,7 @@ func TestMetricsPortInUseFailsStart(t *testing.T) {
 	yaml := strings.Replace(observedConfig, "prometheus_port: 2222", fmt.Sprintf("prometheus_port: %d", port), 1)
 	doc, err := config.Load("observed.yaml", []byte(yaml))
 	require.NoError(t, err)
-	g, err := New(doc, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	g, err := server.New(doc, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err)
 	err = g.Start()
 	require.Error(t, err)
@@ -120,7 +121,7 @@ func TestListenerFailureStopsObservabilityServers(t *testing.T) {
 	_, base := startGateway(t, routingConfig)
 	port := strings.TrimPrefix(base, "http://127.0.0.1:")
 	doc := loadObserved(t, strings.Replace(observedConfig, "port: 0", "port: "+port, 1))
-	g, err := New(doc, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	g, err := server.New(doc, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err)
 	require.Error(t, g.Start())
 	addr := g.MetricsAddr()
@@ -132,7 +133,7 @@ func TestListenerFailureStopsObservabilityServers(t *testing.T) {
 func TestBadAdminAddressIsAConfigError(t *testing.T) {
 	doc, err := config.Load("observed.yaml", []byte(strings.Replace(observedConfig, `"127.0.0.1:0"`, "admin.example.com:80", 1)))
 	require.NoError(t, err)
-	_, err = New(doc, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	_, err = server.New(doc, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.Error(t, err)
 	line := strings.Count(routingConfig, "\n") + 3
 	assert.Contains(t, err.Error(), fmt.Sprintf("observed.yaml:%d", line))
@@ -173,7 +174,7 @@ func TestGatewayLoggerRedacts(t *testing.T) {
 	doc, err := config.Load("leaky.yaml", []byte(strings.Replace(routingConfig, "name: test.echo", "name: test.leaky", 1)))
 	require.NoError(t, err)
 	var logs logcapture.Buffer
-	g, err := New(doc, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	g, err := server.New(doc, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	require.NoError(t, err)
 	require.NoError(t, g.Start())
 	defer g.Shutdown(context.Background())

@@ -13,32 +13,20 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/gatewayconfig"
 	"github.com/pixiu-llm/gateway/internal/test/gatewaytest"
 	"github.com/pixiu-llm/gateway/internal/test/llmstub"
+	"github.com/pixiu-llm/gateway/pkg/model"
 )
 
-const prefixRouteConfig = `static_resources:
-  listeners:
-    - name: llm
-      address: {socket_address: {address: 127.0.0.1, port: 0}}
-      filter_chains:
-        filters:
-          - name: dgp.filter.httpconnectionmanager
-            config:
-              route_config:
-                routes:
-                  - match: {prefix: /v1}
-                    route: {cluster: chat}
-              http_filters:
-                - name: dgp.filter.llm.proxy
-                  config: {timeout: 5s, scheme: http}
-  clusters:
-    - name: chat
-      endpoints:
-        - id: stub
-          socket_address: {domains: ["%s"]}
-          llm_meta: {api_key: sk-provider-key-0001}
-`
+// prefixRouteConfig routes /v1 to the cluster chat of the one endpoint at addr.
+func prefixRouteConfig(addr string) string {
+	return gatewayconfig.OneRoute{
+		Filters: []*model.HTTPFilter{gatewayconfig.Proxy(map[string]any{"timeout": "5s", "scheme": "http"})},
+		Clusters: []*model.ClusterConfig{gatewayconfig.Cluster("chat", "",
+			gatewayconfig.DomainEndpoint("stub", addr, &model.LLMMeta{APIKey: "sk-provider-key-0001"}))},
+	}.YAML()
+}
 
 // rawRequest sends target exactly as written (no client library tidies it) and returns the
 // status and body.
@@ -59,7 +47,7 @@ func rawRequest(t *testing.T, addr, target string) (int, string) {
 
 func TestTraversalProbesNeverReachTheProvider(t *testing.T) {
 	stub := llmstub.Start(t)
-	g := gatewaytest.Start(t, fmt.Sprintf(prefixRouteConfig, stub.Addr()))
+	g := gatewaytest.Start(t, prefixRouteConfig(stub.Addr()))
 	addr := strings.TrimPrefix(g.URL("llm"), "http://")
 
 	for _, tc := range []struct {

@@ -9,8 +9,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/gatewayconfig"
 	"github.com/pixiu-llm/gateway/internal/test/gatewaytest"
 	"github.com/pixiu-llm/gateway/internal/test/llmstub"
+	"github.com/pixiu-llm/gateway/pkg/model"
 )
 
 // Upstream's hashing policies keep one conversation on one provider through the gateway, and
@@ -19,12 +21,13 @@ func TestHashingPoliciesKeepAConversationOnOneProviderThroughTheGateway(t *testi
 	for _, policy := range []string{"RingHashing", "maglev_hashing"} {
 		t.Run(policy, func(t *testing.T) {
 			stubs := make([]*llmstub.Stub, 3)
-			cluster := gatewaytest.Cluster{Name: "chat", LbPolicy: policy, Consistent: "{header: x-session-id}"}
+			cluster := gatewayconfig.Cluster("chat", policy)
+			cluster.ConsistentHash.Header = "x-session-id"
 			for i := range stubs {
 				stubs[i] = llmstub.Start(t, llmstub.WithName(fmt.Sprintf("p%d", i)))
-				cluster.Endpoints = append(cluster.Endpoints, gatewaytest.Endpoint(fmt.Sprintf("p%d", i), stubs[i].Addr(), ""))
+				cluster.Endpoints = append(cluster.Endpoints, gatewayconfig.Endpoint(fmt.Sprintf("p%d", i), stubs[i].Addr(), nil))
 			}
-			g := gatewaytest.Start(t, gatewaytest.Config{Clusters: []gatewaytest.Cluster{cluster}}.YAML())
+			g := gatewaytest.Start(t, gatewayconfig.OneRoute{Clusters: []*model.ClusterConfig{cluster}}.YAML())
 			answeredBy := func(session string) string {
 				req, err := http.NewRequest(http.MethodPost, g.URL("llm")+"/v1/chat/completions",
 					strings.NewReader(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`))

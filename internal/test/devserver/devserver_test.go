@@ -83,19 +83,35 @@ func TestReservePorts(t *testing.T) {
 	assert.Error(t, err)
 }
 
-func TestProcess(t *testing.T) {
+func TestReservePortsPinsARole(t *testing.T) {
+	t.Setenv(devserver.EnvCacheDir, t.TempDir())
+	free, err := devserver.ReservePorts(1)
+	require.NoError(t, err)
+	pinned := free.Port(0)
+	free.Release()
+
+	b, err := devserver.ReservePorts(2, devserver.Pin{Role: 1, Port: pinned})
+	require.NoError(t, err)
+	defer b.Release()
+	assert.Equal(t, pinned, b.Port(1))
+	assert.NotEqual(t, pinned, b.Port(0))
+	assert.True(t, devserver.PortFree(pinned), "reserving probes a port, it does not hold it")
+}
+
+func TestStartedServerLogsAndStopsOnSIGTERM(t *testing.T) {
 	dir := t.TempDir()
+	logPath := filepath.Join(dir, "log")
 	p, err := devserver.Start(devserver.Command{
 		Path: "/bin/sh", Args: []string{"-c", "echo started; trap 'echo bye; exit 0' TERM; while :; do sleep 0.05; done"},
-		Dir: dir, LogPath: filepath.Join(dir, "log"),
+		Dir: dir, LogPath: logPath,
 	})
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return p.LogTail(100) == "started\n" }, 5*time.Second, 10*time.Millisecond)
-	require.NoError(t, p.Terminate(5*time.Second))
+	require.Eventually(t, func() bool { return devserver.FileTail(logPath, 100) == "started\n" }, 5*time.Second, 10*time.Millisecond)
+	require.NoError(t, p.Stop(5*time.Second))
 	<-p.Done()
-	assert.Contains(t, p.LogTail(100), "bye", "SIGTERM reached the shell")
+	assert.Contains(t, devserver.FileTail(logPath, 100), "bye", "SIGTERM reached the shell")
 	require.NoError(t, p.Kill(), "killing an ended process is no error")
-	assert.ErrorIs(t, syscall.Kill(p.PID(), 0), syscall.ESRCH)
+	assert.ErrorIs(t, syscall.Kill(p.Pid(), 0), syscall.ESRCH)
 }
 
 func TestWaitReadyFailsWhenTheProcessExits(t *testing.T) {

@@ -26,10 +26,22 @@ const (
 type PortBlock struct {
 	index int
 	lock  *os.File
+	pins  []Pin
 }
 
+// Pin puts a role on a port of the caller's choosing (a server a user connects to at a known
+// address) instead of the block's own port for it.
+type Pin struct{ Role, Port int }
+
 // Port is the port of the given role (0 <= role < MaxPortRoles).
-func (b *PortBlock) Port(role int) int { return PortBase + role*portBlocks + b.index }
+func (b *PortBlock) Port(role int) int {
+	for _, p := range b.pins {
+		if p.Role == role {
+			return p.Port
+		}
+	}
+	return PortBase + role*portBlocks + b.index
+}
 
 // Addr is "127.0.0.1:<port of role>".
 func (b *PortBlock) Addr(role int) string {
@@ -52,8 +64,9 @@ var usedBlocks struct {
 	m map[int]bool
 }
 
-// ReservePorts reserves a block whose first roles ports are all free on 127.0.0.1.
-func ReservePorts(roles int) (*PortBlock, error) {
+// ReservePorts reserves a block whose first roles ports are all free on 127.0.0.1, pinned roles
+// on their pinned ports.
+func ReservePorts(roles int, pins ...Pin) (*PortBlock, error) {
 	if roles < 1 || roles > MaxPortRoles {
 		return nil, fmt.Errorf("port block roles %d out of 1..%d", roles, MaxPortRoles)
 	}
@@ -72,7 +85,7 @@ func ReservePorts(roles int) (*PortBlock, error) {
 	}
 	first := rand.IntN(portBlocks)
 	for i := range portBlocks {
-		b := &PortBlock{index: (first + i) % portBlocks}
+		b := &PortBlock{index: (first + i) % portBlocks, pins: pins}
 		if usedBlocks.m[b.index] {
 			continue
 		}
@@ -94,11 +107,19 @@ func ReservePorts(roles int) (*PortBlock, error) {
 
 func (b *PortBlock) allFree(roles int) bool {
 	for role := range roles {
-		l, err := net.Listen("tcp", b.Addr(role))
-		if err != nil {
+		if !PortFree(b.Port(role)) {
 			return false
 		}
-		_ = l.Close()
 	}
+	return true
+}
+
+// PortFree reports whether port can be listened on at 127.0.0.1 now.
+func PortFree(port int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	_ = l.Close()
 	return true
 }

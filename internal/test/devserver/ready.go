@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/pixiu-llm/gateway/internal/childproc"
 )
 
 // Broken marks a readiness error that waiting will not cure: the server is broken. WaitReady
@@ -18,7 +20,7 @@ func (e brokenError) Unwrap() error { return e.error }
 
 // WaitReady calls check every 100ms until it returns nil. It fails when check reports the server
 // Broken, or when the process exits or ctx ends first, with check's last error.
-func WaitReady(ctx context.Context, p *Process, check func(context.Context) error) error {
+func WaitReady(ctx context.Context, p *childproc.Process, check func(context.Context) error) error {
 	for {
 		err := check(ctx)
 		if err == nil {
@@ -29,7 +31,7 @@ func WaitReady(ctx context.Context, p *Process, check func(context.Context) erro
 		}
 		select {
 		case <-p.Done():
-			return fmt.Errorf("process exited (%v); last check: %w", p.ExitErr(), err)
+			return fmt.Errorf("process exited (%v); last check: %w", p.Err(), err)
 		case <-ctx.Done():
 			return fmt.Errorf("%w; last check: %w", ctx.Err(), err)
 		case <-time.After(100 * time.Millisecond):

@@ -7,6 +7,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/pixiu-llm/gateway/internal/childproc"
 )
 
 // Spec describes a server for Server: how to start it, when it is ready, what it owns.
@@ -32,7 +34,7 @@ type Server struct {
 	spec Spec
 
 	mu      sync.Mutex
-	proc    *Process
+	proc    *childproc.Process
 	stopped bool
 }
 
@@ -67,7 +69,7 @@ func (s *Server) Restart(ctx context.Context, prepare func() error) error {
 	defer cancel()
 	if err := WaitReady(readyCtx, p, s.spec.Ready); err != nil {
 		_ = p.Kill()
-		return fmt.Errorf("%s not ready: %w\n--- %s (tail) ---\n%s", s.spec.Name, err, s.spec.Command.LogPath, p.LogTail(2048))
+		return fmt.Errorf("%s not ready: %w\n--- %s (tail) ---\n%s", s.spec.Name, err, s.spec.Command.LogPath, FileTail(s.spec.Command.LogPath, 2048))
 	}
 	return nil
 }
@@ -100,11 +102,10 @@ func (s *Server) Stop() error {
 	s.stopped = true
 	var errs []error
 	if s.proc != nil {
-		stop := s.proc.Kill
 		if s.spec.StopGrace > 0 {
-			stop = func() error { return s.proc.Terminate(s.spec.StopGrace) }
+			_ = s.proc.Stop(s.spec.StopGrace) // one that outlives the grace is killed below: no error
 		}
-		if err := stop(); err != nil {
+		if err := s.proc.Kill(); err != nil {
 			errs = append(errs, fmt.Errorf("stop %s: %w", s.spec.Name, err))
 		}
 	}
@@ -124,5 +125,5 @@ func (s *Server) PID() int {
 	if s.proc == nil {
 		return 0
 	}
-	return s.proc.PID()
+	return s.proc.Pid()
 }

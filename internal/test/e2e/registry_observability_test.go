@@ -15,11 +15,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/gatewayconfig"
 	"github.com/pixiu-llm/gateway/internal/test/gatewaytest"
 	"github.com/pixiu-llm/gateway/internal/test/llmstub"
 	"github.com/pixiu-llm/gateway/internal/test/polaris"
+	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
 	"github.com/pixiu-llm/gateway/pkg/llmprovider"
 	"github.com/pixiu-llm/gateway/pkg/metrics/metricstest"
+	"github.com/pixiu-llm/gateway/pkg/model"
 	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry"
 )
 
@@ -35,48 +38,32 @@ const (
 
 var canaries = []string{regKey, regKeyFlaky, regKeyBadPort, regKeyBadJSON, staticKey, regPassword}
 
-const gatewayYAML = `static_resources:
-  listeners:
-    - name: llm
-      address: {socket_address: {address: 127.0.0.1, port: 0}}
-      filter_chains:
-        filters:
-          - name: dgp.filter.httpconnectionmanager
-            config:
-              route_config:
-                routes:
-                  - match: {prefix: /v1, headers: [{name: X-Cluster, values: [flaky]}]}
-                    route: {cluster: flaky}
-                  - match: {prefix: /v1, headers: [{name: X-Cluster, values: [static]}]}
-                    route: {cluster: static}
-                  - match: {prefix: /v1}
-                    route: {cluster: chat}
-              http_filters:
-                - name: dgp.filter.llm.proxy
-                  config: {timeout: 3s, scheme: http}
-  clusters:
-    - name: static
-      endpoints:
-        - id: static-wrong-key
-          socket_address: {address: 127.0.0.1, port: %[3]d}
-          llm_meta: {api_key: "%[4]s"}
-  adapters:
-    - id: llm-registry
-      name: dgp.adapter.llmregistrycenter
-      config:
-        registries:
-          nacos:
-            protocol: nacos
-            address: "%[1]s"
-            timeout: 3s
-            group: %[2]s
-            namespace: public
-            password: "%[5]s"
-            refresh_interval: 500ms
-  shutdown_config: {timeout: 5s, step_timeout: 5s}
-metric: {enable: true}
-admin: {enable: true, address: "127.0.0.1:0"}
-`
+// gatewayConfig routes /v1 by X-Cluster to flaky or static, else to chat; flaky and chat come
+// from the registry (group at nacosAddr, with regPassword), static is one endpoint at staticAddr
+// holding staticKey. Metrics and the admin API are on.
+func gatewayConfig(nacosAddr, group, staticAddr string) string {
+	var routes []*model.Router
+	for _, c := range []string{"flaky", "static"} {
+		r := gatewayconfig.Route("/v1", c)
+		r.Match.Headers = []model.HeaderMatcher{{Name: "X-Cluster", Values: []string{c}}}
+		routes = append(routes, r)
+	}
+	routes = append(routes, gatewayconfig.Route("/v1", "chat"))
+	return gatewayconfig.YAML(&model.Bootstrap{
+		StaticResources: model.StaticResources{
+			Listeners: []*model.Listener{gatewayconfig.Listener("llm", 0, routes,
+				gatewayconfig.Proxy(map[string]any{"timeout": "3s", "scheme": "http"}))},
+			Clusters: []*model.ClusterConfig{gatewayconfig.Cluster("static", "",
+				gatewayconfig.Endpoint("static-wrong-key", staticAddr, &model.LLMMeta{APIKey: staticKey}))},
+			Adapters: []*model.Adapter{gatewayconfig.RegistryAdapter(registry.Config{Protocol: "nacos", Address: nacosAddr,
+				Timeout: 3 * time.Second, Group: group, Namespace: "public", Password: regPassword,
+				RefreshInterval: 500 * time.Millisecond})},
+			ShutdownConfig: gatewayconfig.Shutdown(5*time.Second, 5*time.Second),
+		},
+		Metric: model.Metric{Enable: true},
+		Admin:  model.Admin{Enable: true, Address: "127.0.0.1:0"},
+	})
+}
 
 func hostPort(t *testing.T, addr string) (string, uint64) {
 	t.Helper()
@@ -132,8 +119,7 @@ func TestRegistryStateIsVisibleAndSecretsAreNot(t *testing.T) {
 		require.NoError(t, reg.Register(in))
 	}
 
-	_, wrongPort := hostPort(t, wrong.Addr())
-	g := gatewaytest.Start(t, fmt.Sprintf(gatewayYAML, nacosAddr, group, wrongPort, staticKey, regPassword))
+	g := gatewaytest.Start(t, gatewayConfig(nacosAddr, group, wrong.Addr()))
 	logs := g.Logs
 	base := g.URL("llm")
 	adminBase := "http://" + g.AdminAddr().String()

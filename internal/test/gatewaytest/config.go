@@ -3,11 +3,16 @@ package gatewaytest
 import (
 	"fmt"
 	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/pixiu-llm/gateway/internal/test/gatewayconfig"
+	"github.com/pixiu-llm/gateway/pkg/model"
 )
 
-// Config builds the pixiu.yaml text of a test gateway: one listener named "llm" on loopback
-// whose single route sends Prefix to Cluster through HTTPFilters, the static Clusters, and
-// optionally adapters and metrics. Zero fields take the defaults noted.
+// Config is gatewayconfig.OneRoute with its parts written as flow-style yaml text.
+//
+// Deprecated: build a gatewayconfig.OneRoute from the model types.
 type Config struct {
 	// Port is the listener's port; 0 (the default) means a free one.
 	Port int
@@ -33,7 +38,9 @@ type Filter struct {
 }
 
 // ProxyFilter is dgp.filter.llm.proxy with config (flow-style yaml).
-func ProxyFilter(config string) Filter { return Filter{Name: "dgp.filter.llm.proxy", Config: config} }
+func ProxyFilter(config string) Filter {
+	return Filter{Name: gatewayconfig.ProxyFilterName, Config: config}
+}
 
 // Cluster is a static cluster; Endpoints are rendered by Endpoint. Consistent is flow-style yaml.
 type Cluster struct {
@@ -41,71 +48,40 @@ type Cluster struct {
 	Endpoints                  []string
 }
 
-// YAML renders the cluster as an item of static_resources.clusters.
-func (cl Cluster) YAML() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "    - name: %s\n", cl.Name)
-	if cl.LbPolicy != "" {
-		fmt.Fprintf(&b, "      lb_policy: %s\n", cl.LbPolicy)
-	}
-	if cl.Consistent != "" {
-		fmt.Fprintf(&b, "      consistent: %s\n", cl.Consistent)
-	}
-	fmt.Fprintf(&b, "      endpoints:\n%s", strings.Join(cl.Endpoints, ""))
-	return b.String()
+// Model is the cluster as the model.
+func (cl Cluster) Model() *model.ClusterConfig {
+	c := &model.ClusterConfig{Name: cl.Name, LbStr: cl.LbPolicy}
+	mustDecode(cl.Consistent, &c.ConsistentHash)
+	mustDecode(strings.Join(cl.Endpoints, ""), &c.Endpoints)
+	return c
 }
 
 // YAML renders the config.
 func (c Config) YAML() string {
-	prefix, clusterName, filters, shutdown := c.Prefix, c.Cluster, c.HTTPFilters, c.Shutdown
-	if prefix == "" {
-		prefix = "/v1"
-	}
-	if clusterName == "" {
-		clusterName = "chat"
-	}
-	if len(filters) == 0 {
-		filters = []Filter{ProxyFilter("{timeout: 5s}")}
-	}
-	if shutdown == "" {
-		shutdown = "{timeout: 5s, step_timeout: 5s}"
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, `static_resources:
-  listeners:
-    - name: llm
-      address: {socket_address: {address: 127.0.0.1, port: %d}}
-      filter_chains:
-        filters:
-          - name: dgp.filter.httpconnectionmanager
-            config:
-              route_config:
-                routes:
-                  - match: {prefix: %s}
-                    route: {cluster: %s}
-              http_filters:
-`, c.Port, prefix, clusterName)
-	for _, f := range filters {
-		fmt.Fprintf(&b, "                - name: %s\n", f.Name)
-		if f.Config != "" {
-			fmt.Fprintf(&b, "                  config: %s\n", f.Config)
-		}
-	}
-	if c.Listener != "" {
-		fmt.Fprintf(&b, "      config: %s\n", c.Listener)
-	}
-	if len(c.Clusters) > 0 {
-		b.WriteString("  clusters:\n")
+	r := gatewayconfig.OneRoute{Port: c.Port, Prefix: c.Prefix, Cluster: c.Cluster, Metrics: c.Metrics}
+	for _, f := range c.HTTPFilters {
+		var config map[string]any
+		mustDecode(f.Config, &config)
+		r.Filters = append(r.Filters, gatewayconfig.Filter(f.Name, config))
 	}
 	for _, cl := range c.Clusters {
-		b.WriteString(cl.YAML())
+		r.Clusters = append(r.Clusters, cl.Model())
 	}
-	if c.Adapters != "" {
-		fmt.Fprintf(&b, "  adapters:\n%s", c.Adapters)
+	mustDecode(c.Listener, &r.Listener)
+	mustDecode(c.Adapters, &r.Adapters)
+	if c.Shutdown != "" {
+		r.Shutdown = &model.ShutdownConfig{}
+		mustDecode(c.Shutdown, r.Shutdown)
 	}
-	fmt.Fprintf(&b, "  shutdown_config: %s\n", shutdown)
-	if c.Metrics {
-		b.WriteString("metric: {enable: true}\n")
+	return r.YAML()
+}
+
+// mustDecode decodes yaml text (none when empty) into v; bad text is a bug in the test.
+func mustDecode(text string, v any) {
+	if strings.TrimSpace(text) == "" {
+		return
 	}
-	return b.String()
+	if err := yaml.Unmarshal([]byte(text), v); err != nil {
+		panic(fmt.Sprintf("gatewaytest: %T from %q: %v", v, text, err))
+	}
 }

@@ -2,30 +2,37 @@ package gatewaytest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
-	"github.com/pixiu-llm/gateway/pkg/config"
+	"github.com/pixiu-llm/gateway/internal/test/gatewayconfig"
+	"github.com/pixiu-llm/gateway/pkg/model"
 )
 
-func TestConfigRendersAConfigThatLoadsAsBuilt(t *testing.T) {
-	text := Config{
+func TestConfigRendersAsTheTypedBuilder(t *testing.T) {
+	wrapped := Config{
 		HTTPFilters: []Filter{ProxyFilter("{timeout: 2s}"), {Name: "dgp.filter.llm.tokenizer", Config: "{log_to_console: true}"}},
 		Clusters: []Cluster{{Name: "chat", LbPolicy: "RingHashing", Consistent: "{header: x-session-id}",
 			Endpoints: []string{Endpoint("a", "127.0.0.1:9001", "{fallback: true}"), Endpoint("b", "127.0.0.1:9002", "")}}},
-		Metrics: true,
+		Listener: "{write_timeout: 300ms}",
+		Adapters: "    - {id: x, name: test.adapter, config: {cluster: chat}}\n",
+		Shutdown: "{timeout: 1s, step_timeout: 1s}",
+		Metrics:  true,
 	}.YAML()
-	doc, err := config.Load("built.yaml", []byte(text))
-	require.NoError(t, err, text)
-	assert.Empty(t, doc.Warnings)
-	b := doc.Bootstrap
-	assert.Equal(t, "127.0.0.1", b.StaticResources.Listeners[0].Address.SocketAddress.Address)
-	c := b.StaticResources.Clusters[0]
-	assert.Equal(t, "RingHashing", c.LbStr)
-	assert.Equal(t, "x-session-id", c.ConsistentHash.Header)
-	require.Len(t, c.Endpoints, 2)
-	assert.True(t, c.Endpoints[0].LLMMeta.Fallback)
-	assert.Equal(t, 9002, c.Endpoints[1].Address.Port)
-	assert.True(t, b.Metric.Enable)
+
+	ring := gatewayconfig.Cluster("chat", "RingHashing",
+		gatewayconfig.Endpoint("a", "127.0.0.1:9001", &model.LLMMeta{Fallback: true}),
+		gatewayconfig.Endpoint("b", "127.0.0.1:9002", nil))
+	ring.ConsistentHash.Header = "x-session-id"
+	typed := gatewayconfig.OneRoute{
+		Filters: []*model.HTTPFilter{gatewayconfig.Proxy(map[string]any{"timeout": "2s"}),
+			gatewayconfig.Filter("dgp.filter.llm.tokenizer", map[string]any{"log_to_console": true})},
+		Clusters: []*model.ClusterConfig{ring},
+		Listener: model.HTTPListenerConfig{WriteTimeout: 300 * time.Millisecond},
+		Adapters: []*model.Adapter{gatewayconfig.Adapter("x", "test.adapter", map[string]any{"cluster": "chat"})},
+		Shutdown: gatewayconfig.Shutdown(time.Second, time.Second),
+		Metrics:  true,
+	}.YAML()
+	assert.Equal(t, typed, wrapped)
 }

@@ -21,7 +21,7 @@ const (
 	binaryName    = "polaris-server-" + moduleVersion
 )
 
-// cacheDir is where the built binary and the port-block lock files live:
+// cacheDir is where the built binary and the module scratch dir live:
 // $PIXIU_CACHE_DIR if set, else <os.UserCacheDir>/pixiu-gateway.
 func cacheDir() (string, error) {
 	if dir := os.Getenv("PIXIU_CACHE_DIR"); dir != "" {

@@ -31,21 +31,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"math/rand/v2"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"sync"
-	"syscall"
 	"time"
 
-	"github.com/pixiu-llm/gateway/internal/childproc"
 	"github.com/pixiu-llm/gateway/internal/test/devserver"
 )
 
@@ -68,15 +60,9 @@ type Options struct {
 
 // Server is a running polaris-server process.
 type Server struct {
-	bin    string
-	dir    string
-	ownDir bool
-	opts   Options
-	block  *portBlock
-
-	mu      sync.Mutex
-	proc    *childproc.Process
-	stopped bool
+	dir   string
+	block *devserver.PortBlock
+	srv   *devserver.Server
 }
 
 // Start builds the binary if needed, writes a config with free loopback
@@ -97,83 +83,74 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-
-	s := &Server{bin: bin, dir: opts.Dir, opts: opts}
+	s := &Server{dir: opts.Dir}
+	removeDir := ""
 	if s.dir == "" {
 		if s.dir, err = os.MkdirTemp("", "pixiu-polaris-"); err != nil {
 			return nil, fmt.Errorf("create polaris working dir: %w", err)
 		}
-		s.ownDir = true
+		removeDir = s.dir
 	} else if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create polaris working dir: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			_ = s.Stop()
-		}
-	}()
-
-	if s.block, err = reservePortBlock(opts.NacosPort); err != nil {
+	if s.block, err = reservePorts(opts.NacosPort); err != nil {
+		_ = os.RemoveAll(removeDir)
 		return nil, err
 	}
+	s.srv = devserver.NewServer(devserver.Spec{
+		Name: "polaris at " + s.Addr(),
+		Command: devserver.Command{
+			Path:    bin,
+			Args:    []string{"start", "-c", filepath.Join("conf", "polaris-server.yaml")},
+			Dir:     s.dir,
+			LogPath: filepath.Join(s.dir, "polaris-stdout.log"),
+		},
+		Ready: func(ctx context.Context) error {
+			return devserver.GetOK(ctx, "http://"+s.Addr()+"/nacos/v1/ns/service/list?pageNo=1&pageSize=10")
+		},
+		ReadyTimeout: opts.ReadyTimeout,
+		StopGrace:    opts.StopGrace,
+		Ports:        s.block,
+		RemoveDir:    removeDir,
+	})
+	defer func() {
+		if err != nil {
+			_ = s.srv.Stop()
+		}
+	}()
 	if err := writeConfig(filepath.Join(modDir, "release", "conf"), filepath.Join(s.dir, "conf"), s.block); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	err = s.startLocked(ctx)
-	s.mu.Unlock()
-	if err != nil {
+	if err := s.srv.Start(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
 // Addr is the Nacos HTTP address, "127.0.0.1:<port>".
-func (s *Server) Addr() string {
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.block.port(portNacosHTTP)))
-}
+func (s *Server) Addr() string { return s.block.Addr(portNacosHTTP) }
 
 // Dir is the server's working directory (config, data, logs).
 func (s *Server) Dir() string { return s.dir }
 
 // Kill SIGKILLs the server, simulating an outage. Its ports stay reserved
 // for Restart.
-func (s *Server) Kill() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.kill()
-}
+func (s *Server) Kill() error { return s.srv.Kill() }
 
 // Restart starts the server again on the same ports and working dir (killing
 // it first if it is still running) and waits until it is ready.
-func (s *Server) Restart(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopped {
-		return errors.New("polaris: Restart after Stop")
-	}
-	if err := s.kill(); err != nil {
-		return err
-	}
-	return s.startLocked(ctx)
-}
+func (s *Server) Restart(ctx context.Context) error { return s.srv.Restart(ctx, nil) }
 
 // RestartWiped is Restart with the server's store deleted first: the server comes back knowing
 // no service and no instance, as a standalone Nacos keeping ephemeral instances in memory does
 // after a restart, until providers register again (by heartbeat or explicitly).
 func (s *Server) RestartWiped(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopped {
-		return errors.New("polaris: RestartWiped after Stop")
-	}
-	if err := s.kill(); err != nil {
-		return err
-	}
-	if err := os.Remove(filepath.Join(s.dir, storeFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("wipe polaris store: %w", err)
-	}
-	return s.startLocked(ctx)
+	return s.srv.Restart(ctx, func() error {
+		if err := os.Remove(filepath.Join(s.dir, storeFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("wipe polaris store: %w", err)
+		}
+		return nil
+	})
 }
 
 // storeFile is where Polaris keeps services and instances, in its working dir.
@@ -182,109 +159,10 @@ const storeFile = "polaris.bolt"
 // Stop terminates the server (SIGTERM, then SIGKILL after Options.StopGrace),
 // releases its ports and removes the working dir if Start created it. It is
 // safe to call more than once.
-func (s *Server) Stop() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopped {
-		return nil
-	}
-	s.stopped = true
+func (s *Server) Stop() error { return s.srv.Stop() }
 
-	var errs []error
-	if s.opts.StopGrace > 0 {
-		errs = append(errs, s.terminate(s.opts.StopGrace))
-	}
-	errs = append(errs, s.kill())
-	s.block.release()
-	if s.ownDir {
-		if err := os.RemoveAll(s.dir); err != nil {
-			errs = append(errs, fmt.Errorf("remove polaris working dir: %w", err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// terminate sends SIGTERM to the server's process group and waits up to grace for it to end; a
-// server still running then is for the caller to kill.
-func (s *Server) terminate(grace time.Duration) error {
-	if s.proc == nil {
-		return nil
-	}
-	if err := s.proc.Signal(syscall.SIGTERM); err != nil {
-		return err
-	}
-	_ = s.proc.Wait(grace)
-	return nil
-}
-
-// kill SIGKILLs the server's process group and waits for it to end. A server that is not running
-// is not an error.
-func (s *Server) kill() error {
-	if s.proc == nil {
-		return nil
-	}
-	return s.proc.Kill()
-}
-
-func (s *Server) startLocked(ctx context.Context) error {
-	logPath := filepath.Join(s.dir, "polaris-stdout.log")
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("open polaris log: %w", err)
-	}
-	defer logFile.Close() // the child keeps its own descriptor
-
-	cmd := exec.Command(s.bin, "start", "-c", filepath.Join("conf", "polaris-server.yaml"))
-	cmd.Dir = s.dir
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	p, err := childproc.Start("polaris", cmd, nil)
-	if err != nil {
-		return err
-	}
-	s.proc = p
-
-	if err := s.waitReady(ctx, p); err != nil {
-		_ = p.Kill()
-		return fmt.Errorf("polaris at %s not ready: %w\n--- %s (tail) ---\n%s", s.Addr(), err, logPath, readTail(logPath, 2048))
-	}
-	return nil
-}
-
-func (s *Server) waitReady(ctx context.Context, p *childproc.Process) error {
-	ctx, cancel := context.WithTimeout(ctx, s.opts.ReadyTimeout)
-	defer cancel()
-	url := "http://" + s.Addr() + "/nacos/v1/ns/service/list?pageNo=1&pageSize=10"
-	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	for {
-		if req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil); err == nil {
-			if resp, err := client.Do(req); err == nil {
-				_ = resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					return nil
-				}
-			}
-		}
-		select {
-		case <-p.Done():
-			return fmt.Errorf("process exited: %v", p.Err())
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-// Ports. Every listener of a server gets base + role*1000 + block, with one
-// flock'd lock file per block in the cache dir, so cooperating processes never
-// hand out the same ports, and a killed server's ports stay reserved for its
-// Restart. The range 20000-26999 is below Linux's ephemeral range (32768+),
-// so outgoing connections cannot grab a port between the probe and the bind.
-// Polaris derives the Nacos gRPC port as HTTP+1000; the layout keeps that.
-const (
-	portBase   = 20000
-	portBlocks = 1000
-)
-
+// Port roles in the devserver block. Polaris derives the Nacos gRPC port as
+// HTTP+1000, which is the block's layout too.
 const (
 	portNacosHTTP   = iota // 8848
 	portNacosGRPC          // 9848, implied by polaris as HTTP+1000
@@ -303,100 +181,23 @@ var defaultPorts = map[int]int{
 	8091: portServiceGRPC, 8093: portConfigGRPC, 15010: portXDS,
 }
 
-type portBlock struct {
-	index int
-	lock  *os.File
-	// nacosHTTP, when set, replaces the block's Nacos HTTP port (and so its gRPC port).
-	nacosHTTP int
-}
-
-func (b *portBlock) port(role int) int {
-	switch {
-	case b.nacosHTTP > 0 && role == portNacosHTTP:
-		return b.nacosHTTP
-	case b.nacosHTTP > 0 && role == portNacosGRPC:
-		return b.nacosHTTP + 1000
-	}
-	return portBase + role*portBlocks + b.index
-}
-
-func (b *portBlock) release() {
-	if b != nil && b.lock != nil {
-		_ = b.lock.Close()
-		b.lock = nil
-	}
-}
-
-// usedBlocks are never handed out twice within one process: a registrar not
-// closed yet keeps heartbeating its old address, so a later server on the same
-// ports would inherit its traffic.
-var usedBlocks struct {
-	sync.Mutex
-	m map[int]bool
-}
-
-// reservePortBlock reserves a block of free ports; nacosPort, when not 0, is the Nacos HTTP port
+// reservePorts reserves a block of free ports; nacosPort, when not 0, is the Nacos HTTP port
 // the block must use, and an error says so when it (or its gRPC port) is taken.
-func reservePortBlock(nacosPort int) (*portBlock, error) {
+func reservePorts(nacosPort int) (*devserver.PortBlock, error) {
+	if nacosPort == 0 {
+		return devserver.ReservePorts(numPorts)
+	}
 	if nacosPort < 0 || nacosPort+1000 > 65535 {
 		return nil, fmt.Errorf("nacos port %d: want 1-%d (its gRPC port is %d higher)", nacosPort, 65535-1000, 1000)
 	}
 	for _, p := range []int{nacosPort, nacosPort + 1000} {
-		if nacosPort > 0 && !portFree(p) {
+		if !devserver.PortFree(p) {
 			return nil, fmt.Errorf("127.0.0.1:%d is in use (the registry needs %d for HTTP and %d for gRPC)", p, nacosPort, nacosPort+1000)
 		}
 	}
-	cache, err := cacheDir()
-	if err != nil {
-		return nil, err
-	}
-	lockDir := filepath.Join(cache, "ports")
-	if err := os.MkdirAll(lockDir, 0o755); err != nil {
-		return nil, fmt.Errorf("create port lock dir: %w", err)
-	}
-	usedBlocks.Lock()
-	defer usedBlocks.Unlock()
-	if usedBlocks.m == nil {
-		usedBlocks.m = map[int]bool{}
-	}
-	first := rand.IntN(portBlocks)
-	for i := range portBlocks {
-		b := &portBlock{index: (first + i) % portBlocks, nacosHTTP: nacosPort}
-		if usedBlocks.m[b.index] {
-			continue
-		}
-		b.lock, err = devserver.TryLockFile(filepath.Join(lockDir, strconv.Itoa(b.index)+".lock"))
-		if err != nil {
-			return nil, fmt.Errorf("lock port block: %w", err)
-		}
-		if b.lock == nil {
-			continue // another process owns it
-		}
-		if b.allFree() {
-			usedBlocks.m[b.index] = true
-			return b, nil
-		}
-		b.release()
-	}
-	return nil, fmt.Errorf("no free port block in %d-%d", portBase, portBase+numPorts*portBlocks-1)
-}
-
-func (b *portBlock) allFree() bool {
-	for role := range numPorts {
-		if !portFree(b.port(role)) {
-			return false
-		}
-	}
-	return true
-}
-
-func portFree(port int) bool {
-	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-	if err != nil {
-		return false
-	}
-	_ = l.Close()
-	return true
+	return devserver.ReservePorts(numPorts,
+		devserver.Pin{Role: portNacosHTTP, Port: nacosPort},
+		devserver.Pin{Role: portNacosGRPC, Port: nacosPort + 1000})
 }
 
 var (
@@ -407,7 +208,7 @@ var (
 
 // writeConfig copies polaris' release/conf into dst with every listener on
 // 127.0.0.1 and on the block's ports.
-func writeConfig(src, dst string, b *portBlock) error {
+func writeConfig(src, dst string, b *devserver.PortBlock) error {
 	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -452,7 +253,7 @@ func writeConfig(src, dst string, b *portBlock) error {
 			return line
 		}
 		seen[role] = true
-		return []byte(string(m[1]) + strconv.Itoa(b.port(role)) + string(m[3]))
+		return []byte(string(m[1]) + strconv.Itoa(b.Port(role)) + string(m[3]))
 	})
 	if len(unknown) > 0 || len(seen) != len(defaultPorts) {
 		return fmt.Errorf("%s: unexpected listenPort set (unknown %v, rewrote %d of %d)", yamlPath, unknown, len(seen), len(defaultPorts))
@@ -461,18 +262,4 @@ func writeConfig(src, dst string, b *portBlock) error {
 		return fmt.Errorf("write polaris config: %w", err)
 	}
 	return nil
-}
-
-func readTail(path string, n int64) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return err.Error()
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.Size() > n {
-		_, _ = f.Seek(-n, io.SeekEnd)
-	}
-	buf := make([]byte, n)
-	k, _ := f.Read(buf)
-	return string(buf[:k])
 }

@@ -2,7 +2,6 @@ package auth_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -12,9 +11,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/gatewayconfig"
 	"github.com/pixiu-llm/gateway/internal/test/gatewaytest"
 	"github.com/pixiu-llm/gateway/internal/test/llmstub"
 	"github.com/pixiu-llm/gateway/pkg/filter/llm/auth"
+	"github.com/pixiu-llm/gateway/pkg/model"
 	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry"
 )
 
@@ -24,43 +25,31 @@ const (
 	providerKey = "provider-key-keyed-0a93be51"
 )
 
-const authYAML = `static_resources:
-  listeners:
-    - name: llm
-      address: {socket_address: {address: 127.0.0.1, port: 0}}
-      filter_chains:
-        filters:
-          - name: dgp.filter.httpconnectionmanager
-            config:
-              route_config:
-                routes:
-                  - match: {prefix: /v1, headers: [{name: X-Cluster, values: [keyless]}]}
-                    route: {cluster: keyless}
-                  - match: {prefix: /v1}
-                    route: {cluster: keyed}
-              http_filters:
-                - name: dgp.filter.llm.auth
-                  config:
-                    consumers:
-                      - name: team-a
-                        keys: ["%[1]s"]
-                        key_sha256: ["%[2]s"]
-                - name: dgp.filter.llm.proxy
-                  config: {timeout: 5s, scheme: http}
-      config: {access_log: {enabled: true, format: json}}
-  clusters:
-    - name: keyed
-      endpoints:
-        - id: keyed
-          socket_address: {domains: ["%[3]s"]}
-          llm_meta: {api_key: "%[4]s"}
-    - name: keyless
-      endpoints:
-        - id: keyless
-          socket_address: {domains: ["%[5]s"]}
-metric: {enable: true}
-admin: {enable: true, address: "127.0.0.1:0"}
-`
+// authConfig routes /v1 with "X-Cluster: keyless" to the cluster keyless and the rest of /v1 to
+// keyed, through the auth filter (team-a holds consumerKey, and rotatedKey by its digest) and the
+// proxy; the access log, metrics and the admin API are on.
+func authConfig(keyedAddr, keylessAddr string) string {
+	keylessRoute := gatewayconfig.Route("/v1", "keyless")
+	keylessRoute.Match.Headers = []model.HeaderMatcher{{Name: "X-Cluster", Values: []string{"keyless"}}}
+	consumers := auth.Config{Consumers: []auth.ConsumerConfig{
+		{Name: "team-a", Keys: []string{consumerKey}, KeySHA256: []string{auth.DigestOf(rotatedKey)}},
+	}}
+	llm := gatewayconfig.Listener("llm", 0, []*model.Router{keylessRoute, gatewayconfig.Route("/v1", "keyed")},
+		gatewayconfig.Filter("dgp.filter.llm.auth", consumers),
+		gatewayconfig.Proxy(map[string]any{"timeout": "5s", "scheme": "http"}))
+	llm.Config.AccessLog = model.AccessLog{Enabled: true, Format: "json"}
+	return gatewayconfig.YAML(&model.Bootstrap{
+		StaticResources: model.StaticResources{
+			Listeners: []*model.Listener{llm},
+			Clusters: []*model.ClusterConfig{
+				gatewayconfig.Cluster("keyed", "", gatewayconfig.DomainEndpoint("keyed", keyedAddr, &model.LLMMeta{APIKey: providerKey})),
+				gatewayconfig.Cluster("keyless", "", gatewayconfig.DomainEndpoint("keyless", keylessAddr, nil)),
+			},
+		},
+		Metric: model.Metric{Enable: true},
+		Admin:  model.Admin{Enable: true, Address: "127.0.0.1:0"},
+	})
+}
 
 type reply struct {
 	status int
@@ -96,7 +85,7 @@ func get(t *testing.T, url string) string {
 func TestConsumerKeys(t *testing.T) {
 	keyed := llmstub.Start(t, llmstub.WithName("keyed"), llmstub.WithAPIKey(providerKey))
 	keyless := llmstub.Start(t, llmstub.WithName("keyless"))
-	g := gatewaytest.Start(t, fmt.Sprintf(authYAML, consumerKey, auth.DigestOf(rotatedKey), keyed.Addr(), providerKey, keyless.Addr()))
+	g := gatewaytest.Start(t, authConfig(keyed.Addr(), keyless.Addr()))
 	base := g.URL("llm")
 
 	for _, tc := range []struct {

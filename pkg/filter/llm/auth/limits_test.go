@@ -3,7 +3,6 @@ package auth_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,9 +15,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/gatewayconfig"
 	"github.com/pixiu-llm/gateway/internal/test/gatewaytest"
 	"github.com/pixiu-llm/gateway/internal/test/llmstub"
+	"github.com/pixiu-llm/gateway/pkg/filter/llm/auth"
+	"github.com/pixiu-llm/gateway/pkg/filter/llm/limit"
 	"github.com/pixiu-llm/gateway/pkg/metrics/metricstest"
+	"github.com/pixiu-llm/gateway/pkg/model"
 )
 
 // Consumer keys of the limits tests, by consumer.
@@ -33,42 +36,31 @@ var limitedKeys = map[string]string{
 // metered's limit is 600 tokens per minute (10 per second): a first request of 630 tokens
 // overdraws it by 30, which the refill pays back in 3 s. streamer's limit of 5 tokens is
 // overdrawn by any answer, for a minute or so.
-const limitsYAML = `static_resources:
-  listeners:
-    - name: llm
-      address: {socket_address: {address: 127.0.0.1, port: 0}}
-      filter_chains:
-        filters:
-          - name: dgp.filter.httpconnectionmanager
-            config:
-              route_config:
-                routes:
-                  - match: {prefix: /v1}
-                    route: {cluster: chat}
-              http_filters:
-                - name: dgp.filter.llm.auth
-                  config:
-                    consumers:
-                      - {name: metered, keys: ["%[1]s"], limits: {tokens_per_minute: 600}}
-                      - {name: paced, keys: ["%[2]s"], limits: {requests_per_minute: 2}}
-                      - {name: streamer, keys: ["%[3]s"], limits: {tokens_per_minute: 5}}
-                      - {name: free, keys: ["%[4]s"]}
-                - name: dgp.filter.llm.proxy
-                  config: {timeout: 5s, scheme: http}
-      config: {access_log: {enabled: true, format: json}}
-  clusters:
-    - name: chat
-      endpoints:
-        - id: stub
-          socket_address: {domains: ["%[5]s"]}
-metric: {enable: true}
-`
+func limitsConfig(stubAddr string) string {
+	consumer := func(name string, limits limit.Limits) auth.ConsumerConfig {
+		return auth.ConsumerConfig{Name: name, Keys: []string{limitedKeys[name]}, Limits: limits}
+	}
+	consumers := auth.Config{Consumers: []auth.ConsumerConfig{
+		consumer("metered", limit.Limits{TokensPerMinute: 600}),
+		consumer("paced", limit.Limits{RequestsPerMinute: 2}),
+		consumer("streamer", limit.Limits{TokensPerMinute: 5}),
+		consumer("free", limit.Limits{}),
+	}}
+	return gatewayconfig.OneRoute{
+		Filters: []*model.HTTPFilter{
+			gatewayconfig.Filter("dgp.filter.llm.auth", consumers),
+			gatewayconfig.Proxy(map[string]any{"timeout": "5s", "scheme": "http"}),
+		},
+		Listener: model.HTTPListenerConfig{AccessLog: model.AccessLog{Enabled: true, Format: "json"}},
+		Clusters: []*model.ClusterConfig{gatewayconfig.Cluster("chat", "", gatewayconfig.DomainEndpoint("stub", stubAddr, nil))},
+		Metrics:  true,
+	}.YAML()
+}
 
 func startLimitsGateway(t *testing.T) (*gatewaytest.Gateway, *llmstub.Stub) {
 	t.Helper()
 	stub := llmstub.Start(t, llmstub.WithName("stub"))
-	g := gatewaytest.Start(t, fmt.Sprintf(limitsYAML,
-		limitedKeys["metered"], limitedKeys["paced"], limitedKeys["streamer"], limitedKeys["free"], stub.Addr()))
+	g := gatewaytest.Start(t, limitsConfig(stub.Addr()))
 	return g, stub
 }
 

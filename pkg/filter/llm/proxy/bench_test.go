@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pixiu-llm/gateway/internal/test/gatewayconfig"
 	"github.com/pixiu-llm/gateway/internal/test/llmstub"
+	"github.com/pixiu-llm/gateway/pkg/model"
 )
 
 // The benchmarks send the same request straight to the stub, through Go's
@@ -37,8 +39,8 @@ func benchTargets(b *testing.B, stub *llmstub.Stub) []benchTarget {
 	b.Cleanup(rpServer.Close)
 
 	g := startGateway(b, gatewaySpec{
-		filter:  "{timeout: 60s, scheme: http, maxIdleConns: 100, maxIdleConnsPerHost: 100}",
-		cluster: staticCluster("chat", "RoundRobin", endpoint("stub", stub.Addr(), "{api_key: sk-bench, fallback: true}")),
+		filter:  map[string]any{"timeout": "60s", "scheme": "http", "maxIdleConns": 100, "maxIdleConnsPerHost": 100},
+		cluster: gatewayconfig.Cluster("chat", "RoundRobin", gatewayconfig.DomainEndpoint("stub", stub.Addr(), &model.LLMMeta{APIKey: "sk-bench", Fallback: true})),
 	})
 	return []benchTarget{{"direct", stub.URL()}, {"reverseproxy", rpServer.URL}, {"gateway", g.URL}}
 }

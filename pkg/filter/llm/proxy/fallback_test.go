@@ -11,10 +11,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/gatewayconfig"
 	"github.com/pixiu-llm/gateway/internal/test/llmstub"
+	"github.com/pixiu-llm/gateway/pkg/model"
 )
 
-const countBased2 = "{fallback: true, retry_policy: {name: CountBased, config: {times: 2}}}"
+var countBased2 = &model.LLMMeta{Fallback: true, RetryPolicy: gatewayconfig.CountBased(2)}
 
 // content is the assistant message of a unary completion, which names the stub that answered.
 func content(t *testing.T, body string) string {
@@ -32,9 +34,9 @@ func content(t *testing.T, body string) string {
 func TestPrimaryFailsThreeTimesThenSecondaryAnswers(t *testing.T) {
 	primary := llmstub.Start(t, llmstub.WithName("primary"), llmstub.WithDefault(llmstub.Status(503)))
 	secondary := llmstub.Start(t, llmstub.WithName("secondary"))
-	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
-		endpoint("primary", primary.Addr(), countBased2),
-		endpoint("secondary", secondary.Addr(), countBased2))})
+	g := startGateway(t, gatewaySpec{cluster: gatewayconfig.Cluster("chat", "RoundRobin",
+		gatewayconfig.DomainEndpoint("primary", primary.Addr(), countBased2),
+		gatewayconfig.DomainEndpoint("secondary", secondary.Addr(), countBased2))})
 
 	r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody)
 	require.Equal(t, http.StatusOK, r.status, r.body)
@@ -57,9 +59,9 @@ func TestClientErrorIsReturnedAsIs(t *testing.T) {
 			primary := llmstub.Start(t, llmstub.WithName("primary"),
 				llmstub.WithDefault(llmstub.Status(status).WithBody(body).WithHeader("X-Upstream", "primary")))
 			secondary := llmstub.Start(t, llmstub.WithName("secondary"))
-			g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
-				endpoint("primary", primary.Addr(), countBased2),
-				endpoint("secondary", secondary.Addr(), countBased2))})
+			g := startGateway(t, gatewaySpec{cluster: gatewayconfig.Cluster("chat", "RoundRobin",
+				gatewayconfig.DomainEndpoint("primary", primary.Addr(), countBased2),
+				gatewayconfig.DomainEndpoint("secondary", secondary.Addr(), countBased2))})
 
 			r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody)
 			assert.Equal(t, status, r.status)
@@ -90,8 +92,8 @@ func TestTransportErrorsAreRetried(t *testing.T) {
 			stub := llmstub.Start(t, llmstub.WithName("only"))
 			stub.Script(tc.failure, tc.failure)
 			g := startGateway(t, gatewaySpec{
-				filter:  "{timeout: 300ms, scheme: http}",
-				cluster: staticCluster("chat", "RoundRobin", endpoint("only", stub.Addr(), countBased2)),
+				filter:  map[string]any{"timeout": "300ms", "scheme": "http"},
+				cluster: gatewayconfig.Cluster("chat", "RoundRobin", gatewayconfig.DomainEndpoint("only", stub.Addr(), countBased2)),
 			})
 			r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody)
 			require.Equal(t, http.StatusOK, r.status, r.body)
@@ -103,9 +105,9 @@ func TestTransportErrorsAreRetried(t *testing.T) {
 
 func TestRefusedEndpointIsRetriedThenFallsBack(t *testing.T) {
 	live := llmstub.Start(t, llmstub.WithName("live"))
-	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
-		endpoint("dead", closedAddr(t), countBased2),
-		endpoint("live", live.Addr(), countBased2))})
+	g := startGateway(t, gatewaySpec{cluster: gatewayconfig.Cluster("chat", "RoundRobin",
+		gatewayconfig.DomainEndpoint("dead", closedAddr(t), countBased2),
+		gatewayconfig.DomainEndpoint("live", live.Addr(), countBased2))})
 
 	r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody)
 	require.Equal(t, http.StatusOK, r.status, r.body)
@@ -116,9 +118,9 @@ func TestRefusedEndpointIsRetriedThenFallsBack(t *testing.T) {
 func TestFallbackFalseReturnsTheFailure(t *testing.T) {
 	primary := llmstub.Start(t, llmstub.WithName("primary"), llmstub.WithDefault(llmstub.Status(503).WithHeader("X-Upstream", "primary")))
 	secondary := llmstub.Start(t, llmstub.WithName("secondary"))
-	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
-		endpoint("primary", primary.Addr(), "{fallback: false, retry_policy: {name: CountBased, config: {times: 1}}}"),
-		endpoint("secondary", secondary.Addr(), ""))})
+	g := startGateway(t, gatewaySpec{cluster: gatewayconfig.Cluster("chat", "RoundRobin",
+		gatewayconfig.DomainEndpoint("primary", primary.Addr(), &model.LLMMeta{Fallback: false, RetryPolicy: gatewayconfig.CountBased(1)}),
+		gatewayconfig.DomainEndpoint("secondary", secondary.Addr(), nil))})
 
 	r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody)
 	assert.Equal(t, http.StatusServiceUnavailable, r.status)
@@ -133,9 +135,9 @@ func TestFallbackWrapsAround(t *testing.T) {
 	a := llmstub.Start(t, llmstub.WithName("a"))
 	b := llmstub.Start(t, llmstub.WithName("b"))
 	c := llmstub.Start(t, llmstub.WithName("c"))
-	const meta = "{fallback: true}"
-	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
-		endpoint("a", a.Addr(), meta), endpoint("b", b.Addr(), meta), endpoint("c", c.Addr(), meta))})
+	meta := &model.LLMMeta{Fallback: true}
+	g := startGateway(t, gatewaySpec{cluster: gatewayconfig.Cluster("chat", "RoundRobin",
+		gatewayconfig.DomainEndpoint("a", a.Addr(), meta), gatewayconfig.DomainEndpoint("b", b.Addr(), meta), gatewayconfig.DomainEndpoint("c", c.Addr(), meta))})
 	hc := client(t)
 
 	// Round robin starts at a: two requests move it on to c.
@@ -151,12 +153,12 @@ func TestFallbackWrapsAround(t *testing.T) {
 
 func TestEveryEndpointTriedOnceThenLastAnswerReturned(t *testing.T) {
 	stubs := make([]*llmstub.Stub, 3)
-	var eps []string
+	var eps []*model.Endpoint
 	for i, name := range []string{"a", "b", "c"} {
 		stubs[i] = llmstub.Start(t, llmstub.WithName(name), llmstub.WithDefault(llmstub.Status(500).WithHeader("X-Upstream", name)))
-		eps = append(eps, endpoint(name, stubs[i].Addr(), "{fallback: true}"))
+		eps = append(eps, gatewayconfig.DomainEndpoint(name, stubs[i].Addr(), &model.LLMMeta{Fallback: true}))
 	}
-	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin", eps...)})
+	g := startGateway(t, gatewaySpec{cluster: gatewayconfig.Cluster("chat", "RoundRobin", eps...)})
 	hc := client(t)
 	r := post(t, hc, g.URL+"/v1/chat/completions", chatBody)
 	assert.Equal(t, http.StatusInternalServerError, r.status)
@@ -170,9 +172,9 @@ func TestEveryEndpointTriedOnceThenLastAnswerReturned(t *testing.T) {
 func TestClientCancelDuringBackoffStopsAttempts(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithName("flaky"), llmstub.WithDefault(llmstub.Status(503)))
 	other := llmstub.Start(t, llmstub.WithName("other"))
-	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
-		endpoint("flaky", stub.Addr(), "{fallback: true, retry_policy: {name: ExponentialBackoff, config: {times: 3, initialInterval: 1s, multiplier: 1}}}"),
-		endpoint("other", other.Addr(), "{fallback: true}"))})
+	g := startGateway(t, gatewaySpec{cluster: gatewayconfig.Cluster("chat", "RoundRobin",
+		gatewayconfig.DomainEndpoint("flaky", stub.Addr(), &model.LLMMeta{Fallback: true, RetryPolicy: model.RetryPolicy{Name: "ExponentialBackoff", Config: map[string]any{"times": 3, "initialInterval": "1s", "multiplier": 1}}}),
+		gatewayconfig.DomainEndpoint("other", other.Addr(), &model.LLMMeta{Fallback: true}))})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.URL+"/v1/chat/completions", strings.NewReader(chatBody))
@@ -204,20 +206,20 @@ func TestClientCancelDuringBackoffStopsAttempts(t *testing.T) {
 func TestRetryAfterIsHonouredUpToMaxInterval(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
-		policy     string
+		policy     model.RetryPolicy
 		retryAfter string
 		minGap     time.Duration
 		maxGap     time.Duration
 	}{
-		{"honoured", "{name: CountBased, config: {times: 1, maxInterval: 5s}}", "1", 950 * time.Millisecond, 3 * time.Second},
-		{"capped at maxInterval", "{name: CountBased, config: {times: 1, maxInterval: 300ms}}", "30", 280 * time.Millisecond, 5 * time.Second},
-		{"longer than the backoff", "{name: ExponentialBackoff, config: {times: 1, initialInterval: 10ms, maxInterval: 400ms}}", "5", 380 * time.Millisecond, 3 * time.Second},
+		{"honoured", model.RetryPolicy{Name: "CountBased", Config: map[string]any{"times": 1, "maxInterval": "5s"}}, "1", 950 * time.Millisecond, 3 * time.Second},
+		{"capped at maxInterval", model.RetryPolicy{Name: "CountBased", Config: map[string]any{"times": 1, "maxInterval": "300ms"}}, "30", 280 * time.Millisecond, 5 * time.Second},
+		{"longer than the backoff", model.RetryPolicy{Name: "ExponentialBackoff", Config: map[string]any{"times": 1, "initialInterval": "10ms", "maxInterval": "400ms"}}, "5", 380 * time.Millisecond, 3 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stub := llmstub.Start(t, llmstub.WithName("limited"))
 			stub.Script(llmstub.Status(429).WithHeader("Retry-After", tc.retryAfter))
-			g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
-				endpoint("limited", stub.Addr(), "{retry_policy: "+tc.policy+"}"))})
+			g := startGateway(t, gatewaySpec{cluster: gatewayconfig.Cluster("chat", "RoundRobin",
+				gatewayconfig.DomainEndpoint("limited", stub.Addr(), &model.LLMMeta{RetryPolicy: tc.policy}))})
 			r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody)
 			require.Equal(t, http.StatusOK, r.status, r.body)
 			reqs := stub.Requests()
@@ -232,9 +234,9 @@ func TestRetryAfterIsHonouredUpToMaxInterval(t *testing.T) {
 func TestCooldownSkipsFailedEndpointThenUsesItAgain(t *testing.T) {
 	a := llmstub.Start(t, llmstub.WithName("a"))
 	b := llmstub.Start(t, llmstub.WithName("b"))
-	const meta = "{fallback: true, health_check_interval: 1000}"
-	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
-		endpoint("a", a.Addr(), meta), endpoint("b", b.Addr(), meta))})
+	meta := &model.LLMMeta{Fallback: true, HealthCheckInterval: 1000}
+	g := startGateway(t, gatewaySpec{cluster: gatewayconfig.Cluster("chat", "RoundRobin",
+		gatewayconfig.DomainEndpoint("a", a.Addr(), meta), gatewayconfig.DomainEndpoint("b", b.Addr(), meta))})
 	hc := client(t)
 
 	a.Script(llmstub.Status(503))
@@ -262,9 +264,9 @@ func TestCooldownSkipsFailedEndpointThenUsesItAgain(t *testing.T) {
 func TestAllEndpointsCoolingAreStillTried(t *testing.T) {
 	a := llmstub.Start(t, llmstub.WithName("a"), llmstub.WithDefault(llmstub.Status(503)))
 	b := llmstub.Start(t, llmstub.WithName("b"), llmstub.WithDefault(llmstub.Status(503)))
-	const meta = "{fallback: true, health_check_interval: 60000}"
-	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
-		endpoint("a", a.Addr(), meta), endpoint("b", b.Addr(), meta))})
+	meta := &model.LLMMeta{Fallback: true, HealthCheckInterval: 60000}
+	g := startGateway(t, gatewaySpec{cluster: gatewayconfig.Cluster("chat", "RoundRobin",
+		gatewayconfig.DomainEndpoint("a", a.Addr(), meta), gatewayconfig.DomainEndpoint("b", b.Addr(), meta))})
 	hc := client(t)
 
 	assert.Equal(t, http.StatusServiceUnavailable, post(t, hc, g.URL+"/v1/chat/completions", chatBody).status)

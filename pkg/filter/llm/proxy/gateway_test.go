@@ -1,7 +1,6 @@
 package proxy_test
 
 import (
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -11,14 +10,16 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/gatewayconfig"
 	"github.com/pixiu-llm/gateway/internal/test/gatewaytest"
 	"github.com/pixiu-llm/gateway/internal/test/logcapture"
 	"github.com/pixiu-llm/gateway/pkg/metrics/metricstest"
+	"github.com/pixiu-llm/gateway/pkg/model"
 	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry"
 	"github.com/pixiu-llm/gateway/pkg/server"
 )
 
-// testGateway is a whole gateway built from pixiu.yaml text, listening on a free loopback port.
+// testGateway is a whole gateway listening on a free loopback port.
 type testGateway struct {
 	*server.Gateway
 	URL  string
@@ -26,56 +27,32 @@ type testGateway struct {
 }
 
 type gatewaySpec struct {
-	// filter is the flow-style config of dgp.filter.llm.proxy, e.g. "{timeout: 1s, scheme: http}".
-	filter string
+	// filter is the config of dgp.filter.llm.proxy; default {timeout: 5s, scheme: http}.
+	filter map[string]any
 	// filters, when set, is the whole http_filters list instead of the proxy with filter.
-	filters []gatewaytest.Filter
-	// listener is the flow-style listener config, e.g. "{write_timeout: 300ms}".
-	listener string
-	// cluster is the one static cluster, built with staticCluster and endpoint.
-	cluster gatewaytest.Cluster
+	filters []*model.HTTPFilter
+	// listener holds the listener's timeouts and access log.
+	listener model.HTTPListenerConfig
+	// cluster is the one static cluster.
+	cluster *model.ClusterConfig
 }
 
 // startGateway starts a gateway whose one route sends every path to cluster chat.
 func startGateway(t testing.TB, spec gatewaySpec) *testGateway {
 	t.Helper()
-	if spec.filter == "" {
-		spec.filter = "{timeout: 5s, scheme: http}"
+	if spec.filter == nil {
+		spec.filter = map[string]any{"timeout": "5s", "scheme": "http"}
 	}
 	if spec.filters == nil {
-		spec.filters = []gatewaytest.Filter{gatewaytest.ProxyFilter(spec.filter)}
+		spec.filters = []*model.HTTPFilter{gatewayconfig.Proxy(spec.filter)}
 	}
-	g := gatewaytest.Start(t, gatewaytest.Config{Prefix: "/", HTTPFilters: spec.filters, Listener: spec.listener,
-		Clusters: []gatewaytest.Cluster{spec.cluster}, Shutdown: shutdownConfig}.YAML())
+	g := gatewaytest.Start(t, gatewayconfig.OneRoute{Prefix: "/", Filters: spec.filters, Listener: spec.listener,
+		Clusters: []*model.ClusterConfig{spec.cluster}, Shutdown: shutdownConfig}.YAML())
 	return &testGateway{Gateway: g.Gateway, URL: g.URL("llm"), logs: g.Logs}
 }
 
 // shutdownConfig keeps the end of each test short.
-const shutdownConfig = "{timeout: 5s, step_timeout: 1s}"
-
-// staticCluster is one static cluster; endpoints come from endpoint or addressEndpoint.
-func staticCluster(name, lb string, endpoints ...string) gatewaytest.Cluster {
-	return gatewaytest.Cluster{Name: name, LbPolicy: lb, Endpoints: endpoints}
-}
-
-// endpoint renders an endpoint with a domain; llmMeta is flow-style yaml or "" for none.
-func endpoint(id, domain, llmMeta string) string {
-	s := fmt.Sprintf("        - id: %s\n          socket_address: {domains: [%q]}\n", id, domain)
-	if llmMeta != "" {
-		s += "          llm_meta: " + llmMeta + "\n"
-	}
-	return s
-}
-
-// addressEndpoint renders an endpoint with address and port.
-func addressEndpoint(id, hostPort, llmMeta string) string {
-	host, port, _ := net.SplitHostPort(hostPort)
-	s := fmt.Sprintf("        - id: %s\n          socket_address: {address: %s, port: %s}\n", id, host, port)
-	if llmMeta != "" {
-		s += "          llm_meta: " + llmMeta + "\n"
-	}
-	return s
-}
+var shutdownConfig = gatewayconfig.Shutdown(5*time.Second, time.Second)
 
 // client gives each test its own connection pool.
 func client(t testing.TB) *http.Client {

@@ -14,7 +14,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/gatewayconfig"
 	"github.com/pixiu-llm/gateway/internal/test/llmstub"
+	"github.com/pixiu-llm/gateway/pkg/model"
 )
 
 // Bodies are read as they arrive: connections that declare a large body and send one byte cost
@@ -22,7 +24,7 @@ import (
 func TestDeclaredBodiesCostOnlyWhatArrived(t *testing.T) {
 	const conns, declared = 100, 10_000_000
 	stub := llmstub.Start(t)
-	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin", endpoint("e", stub.Addr(), ""))})
+	g := startGateway(t, gatewaySpec{cluster: gatewayconfig.Cluster("chat", "RoundRobin", gatewayconfig.DomainEndpoint("e", stub.Addr(), nil))})
 	addr := strings.TrimPrefix(g.URL, "http://")
 
 	runtime.GC()
@@ -60,25 +62,25 @@ func TestOversizedResponseHeadersFailTheAttempt(t *testing.T) {
 		_, _ = io.WriteString(w, `{}`)
 	}))
 	t.Cleanup(upstream.Close)
-	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin", endpoint("big", upstream.Listener.Addr().String(), ""))})
+	g := startGateway(t, gatewaySpec{cluster: gatewayconfig.Cluster("chat", "RoundRobin", gatewayconfig.DomainEndpoint("big", upstream.Listener.Addr().String(), nil))})
 	r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody)
 	assert.Equal(t, http.StatusBadGateway, r.status, r.body)
 	assert.Contains(t, r.body, "big:")
 }
 
-const countBased100 = "{fallback: true, retry_policy: {name: CountBased, config: {times: 100}}}"
+var countBased100 = &model.LLMMeta{Fallback: true, RetryPolicy: gatewayconfig.CountBased(100)}
 
 // maxAttempts bounds a request's attempts, retries and fallbacks together: four endpoints that
 // each allow 101 attempts cost at most 10, and every endpoint still gets one.
 func TestRetryBudgetBoundsAttemptsAcrossFallbacks(t *testing.T) {
 	var stubs []*llmstub.Stub
-	var endpoints []string
+	var endpoints []*model.Endpoint
 	for _, id := range []string{"a", "b", "c", "d"} {
 		s := llmstub.Start(t, llmstub.WithName(id), llmstub.WithDefault(llmstub.Status(503)))
 		stubs = append(stubs, s)
-		endpoints = append(endpoints, endpoint(id, s.Addr(), countBased100))
+		endpoints = append(endpoints, gatewayconfig.DomainEndpoint(id, s.Addr(), countBased100))
 	}
-	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin", endpoints...)})
+	g := startGateway(t, gatewaySpec{cluster: gatewayconfig.Cluster("chat", "RoundRobin", endpoints...)})
 
 	start := time.Now()
 	r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody)
@@ -99,12 +101,12 @@ func TestRetryBudgetBoundsAttemptsAcrossFallbacks(t *testing.T) {
 // Without any upstream answer, the error body says how many attempts were made, names the
 // endpoints and the kind of failure, and never an address.
 func TestUnreachableEndpointsErrorNamesKindsNotAddresses(t *testing.T) {
-	var endpoints []string
+	var endpoints []*model.Endpoint
 	for _, id := range []string{"a", "b", "c", "d"} {
-		endpoints = append(endpoints, endpoint(id, closedAddr(t), countBased100))
+		endpoints = append(endpoints, gatewayconfig.DomainEndpoint(id, closedAddr(t), countBased100))
 	}
-	g := startGateway(t, gatewaySpec{filter: "{timeout: 5s, scheme: http, maxAttempts: 6}",
-		cluster: staticCluster("chat", "RoundRobin", endpoints...)})
+	g := startGateway(t, gatewaySpec{filter: map[string]any{"timeout": "5s", "scheme": "http", "maxAttempts": 6},
+		cluster: gatewayconfig.Cluster("chat", "RoundRobin", endpoints...)})
 
 	r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody)
 	assert.Equal(t, http.StatusBadGateway, r.status)
@@ -123,9 +125,9 @@ func TestUnreachableEndpointsErrorNamesKindsNotAddresses(t *testing.T) {
 func TestFailuresAreWarnedOncePerInterval(t *testing.T) {
 	a := llmstub.Start(t, llmstub.WithName("a"), llmstub.WithDefault(llmstub.Status(503)))
 	b := llmstub.Start(t, llmstub.WithName("b"), llmstub.WithDefault(llmstub.Status(502)))
-	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
-		endpoint("a", a.Addr(), "{fallback: true, health_check_interval: 60000}"),
-		endpoint("b", b.Addr(), "{fallback: true, health_check_interval: 60000}"))})
+	g := startGateway(t, gatewaySpec{cluster: gatewayconfig.Cluster("chat", "RoundRobin",
+		gatewayconfig.DomainEndpoint("a", a.Addr(), &model.LLMMeta{Fallback: true, HealthCheckInterval: 60000}),
+		gatewayconfig.DomainEndpoint("b", b.Addr(), &model.LLMMeta{Fallback: true, HealthCheckInterval: 60000}))})
 
 	hc := client(t)
 	for range 5 {
@@ -157,8 +159,8 @@ func TestFailuresAreWarnedOncePerInterval(t *testing.T) {
 func TestSuccessEndsACooldown(t *testing.T) {
 	stub := llmstub.Start(t)
 	stub.Script(llmstub.Status(503))
-	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
-		endpoint("only", stub.Addr(), "{health_check_interval: 3600000}"))})
+	g := startGateway(t, gatewaySpec{cluster: gatewayconfig.Cluster("chat", "RoundRobin",
+		gatewayconfig.DomainEndpoint("only", stub.Addr(), &model.LLMMeta{HealthCheckInterval: 3600000}))})
 	health := g.Clusters.Cluster("chat").Member("only").Health
 
 	hc := client(t)
@@ -173,9 +175,9 @@ func TestSuccessEndsACooldown(t *testing.T) {
 // client gets an OpenAI-shaped error event, then the connection closes.
 func TestSilentStreamIsCutWithAnErrorEvent(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithDefault(llmstub.StallAfter(2, llmstub.Forever)))
-	g := startGateway(t, gatewaySpec{filter: "{timeout: 5s, scheme: http, streamIdleTimeout: 2s}",
-		listener: "{access_log: {enabled: true, format: text}}",
-		cluster:  staticCluster("chat", "RoundRobin", endpoint("quiet", stub.Addr(), ""))})
+	g := startGateway(t, gatewaySpec{filter: map[string]any{"timeout": "5s", "scheme": "http", "streamIdleTimeout": "2s"},
+		listener: model.HTTPListenerConfig{AccessLog: model.AccessLog{Enabled: true, Format: "text"}},
+		cluster:  gatewayconfig.Cluster("chat", "RoundRobin", gatewayconfig.DomainEndpoint("quiet", stub.Addr(), nil))})
 
 	start := time.Now()
 	req, err := http.NewRequest(http.MethodPost, g.URL+"/v1/chat/completions", strings.NewReader(streamBody(false)))
@@ -206,8 +208,8 @@ func TestSilentStreamIsCutWithAnErrorEvent(t *testing.T) {
 func TestAccessLogOfAFallbackNamesBothEndpoints(t *testing.T) {
 	a := llmstub.Start(t, llmstub.WithName("a"), llmstub.WithDefault(llmstub.Status(503)))
 	b := llmstub.Start(t, llmstub.WithName("b"))
-	g := startGateway(t, gatewaySpec{listener: "{access_log: {enabled: true, format: text}}",
-		cluster: staticCluster("chat", "RoundRobin", endpoint("a", a.Addr(), countBased2), endpoint("b", b.Addr(), countBased2))})
+	g := startGateway(t, gatewaySpec{listener: model.HTTPListenerConfig{AccessLog: model.AccessLog{Enabled: true, Format: "text"}},
+		cluster: gatewayconfig.Cluster("chat", "RoundRobin", gatewayconfig.DomainEndpoint("a", a.Addr(), countBased2), gatewayconfig.DomainEndpoint("b", b.Addr(), countBased2))})
 
 	r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody)
 	require.Equal(t, http.StatusOK, r.status, r.body)
@@ -230,8 +232,8 @@ func TestAccessLogOfAFallbackNamesBothEndpoints(t *testing.T) {
 // names it; a client's own X-Request-Id is that id.
 func TestRequestIDIsSharedByClientProviderAndAccessLog(t *testing.T) {
 	stub := llmstub.Start(t)
-	g := startGateway(t, gatewaySpec{listener: "{access_log: {enabled: true, format: text}}",
-		cluster: staticCluster("chat", "RoundRobin", endpoint("a", stub.Addr(), ""))})
+	g := startGateway(t, gatewaySpec{listener: model.HTTPListenerConfig{AccessLog: model.AccessLog{Enabled: true, Format: "text"}},
+		cluster: gatewayconfig.Cluster("chat", "RoundRobin", gatewayconfig.DomainEndpoint("a", stub.Addr(), nil))})
 
 	r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody)
 	require.Equal(t, http.StatusOK, r.status, r.body)

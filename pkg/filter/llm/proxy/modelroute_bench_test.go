@@ -3,7 +3,9 @@ package proxy_test
 import (
 	"testing"
 
+	"github.com/pixiu-llm/gateway/internal/test/gatewayconfig"
 	"github.com/pixiu-llm/gateway/internal/test/llmstub"
+	"github.com/pixiu-llm/gateway/pkg/model"
 )
 
 // BenchmarkModelRoutedVsClusterRoute sends the same chat request through the gateway on a
@@ -12,8 +14,8 @@ import (
 func BenchmarkModelRoutedVsClusterRoute(b *testing.B) {
 	stub := llmstub.Start(b, llmstub.WithName("bench"), llmstub.WithoutRecording())
 	g := startModelGateway(b,
-		staticCluster("first", "RoundRobin", addressEndpoint("stub", stub.Addr(), "{models: [stub-model], fallback: true}")),
-		staticCluster("second", "RoundRobin", addressEndpoint("other", stub.Addr(), "{models: [other-model]}")))
+		gatewayconfig.Cluster("first", "RoundRobin", gatewayconfig.Endpoint("stub", stub.Addr(), &model.LLMMeta{Fallback: true, Models: []string{"stub-model"}})),
+		gatewayconfig.Cluster("second", "RoundRobin", gatewayconfig.Endpoint("other", stub.Addr(), &model.LLMMeta{Models: []string{"other-model"}})))
 	body := []byte(chatBody)
 	for _, route := range []struct{ name, header string }{{"cluster-route", "chat"}, {"model-routed", ""}} {
 		b.Run(route.name, func(b *testing.B) {

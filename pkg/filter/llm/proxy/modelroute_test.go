@@ -3,7 +3,6 @@ package proxy_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,44 +14,32 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/gatewayconfig"
 	"github.com/pixiu-llm/gateway/internal/test/gatewaytest"
 	"github.com/pixiu-llm/gateway/internal/test/llmstub"
+	"github.com/pixiu-llm/gateway/pkg/model"
 )
 
-// modelGatewayYAML has three routes under /v1: with "X-Route: ordered" by model over the
-// clusters "second" then "first", with "X-Route: chat" a cluster route to "first", else by model
-// over every cluster.
-const modelGatewayYAML = `static_resources:
-  listeners:
-    - name: llm
-      address: {socket_address: {address: 127.0.0.1, port: 0}}
-      filter_chains:
-        filters:
-          - name: dgp.filter.httpconnectionmanager
-            config:
-              route_config:
-                routes:
-                  - match: {prefix: /v1, headers: [{name: X-Route, values: [ordered]}]}
-                    route: {model_routing: true, clusters: [second, first]}
-                  - match: {prefix: /v1, headers: [{name: X-Route, values: [chat]}]}
-                    route: {cluster: first}
-                  - match: {prefix: /v1}
-                    route: {model_routing: true}
-              http_filters:
-                - name: dgp.filter.llm.proxy
-                  config: {timeout: 5s, scheme: http}
-  clusters:
-%s
-  shutdown_config: %s
-`
-
-func startModelGateway(t testing.TB, clusters ...gatewaytest.Cluster) *testGateway {
+// startModelGateway starts a gateway with three routes under /v1: with "X-Route: ordered" by
+// model over the clusters "second" then "first", with "X-Route: chat" a cluster route to "first",
+// else by model over every cluster.
+func startModelGateway(t testing.TB, clusters ...*model.ClusterConfig) *testGateway {
 	t.Helper()
-	var yaml strings.Builder
-	for _, c := range clusters {
-		yaml.WriteString(c.YAML())
+	routeHeader := func(value string) []model.HeaderMatcher {
+		return []model.HeaderMatcher{{Name: "X-Route", Values: []string{value}}}
 	}
-	g := gatewaytest.Start(t, fmt.Sprintf(modelGatewayYAML, yaml.String(), shutdownConfig))
+	ordered := &model.Router{Match: model.RouterMatch{Prefix: "/v1", Headers: routeHeader("ordered")},
+		Route: model.RouteAction{ModelRouting: true, Clusters: []string{"second", "first"}}}
+	chat := gatewayconfig.Route("/v1", "first")
+	chat.Match.Headers = routeHeader("chat")
+	byModel := &model.Router{Match: model.RouterMatch{Prefix: "/v1"}, Route: model.RouteAction{ModelRouting: true}}
+	b := &model.Bootstrap{StaticResources: model.StaticResources{
+		Listeners: []*model.Listener{gatewayconfig.Listener("llm", 0, []*model.Router{ordered, chat, byModel},
+			gatewayconfig.Proxy(map[string]any{"timeout": "5s", "scheme": "http"}))},
+		Clusters:       clusters,
+		ShutdownConfig: shutdownConfig,
+	}}
+	g := gatewaytest.Start(t, gatewayconfig.YAML(b))
 	return &testGateway{Gateway: g.Gateway, URL: g.URL("llm"), logs: g.Logs}
 }
 
@@ -101,11 +88,11 @@ func TestCatalogListsTheModelsOfRoutableEndpoints(t *testing.T) {
 	gpt := llmstub.Start(t, llmstub.WithName("openai"))
 	any := llmstub.Start(t, llmstub.WithName("any"))
 	g := startModelGateway(t,
-		staticCluster("first", "RoundRobin",
-			addressEndpoint("ds", ds.Addr(), "{models: [deepseek-reasoner, deepseek-chat], health_check_interval: 60000}"),
-			addressEndpoint("any", any.Addr(), "")),
-		staticCluster("second", "RoundRobin",
-			addressEndpoint("gpt", gpt.Addr(), "{models: [gpt-4o, deepseek-chat]}")))
+		gatewayconfig.Cluster("first", "RoundRobin",
+			gatewayconfig.Endpoint("ds", ds.Addr(), &model.LLMMeta{HealthCheckInterval: 60000, Models: []string{"deepseek-reasoner", "deepseek-chat"}}),
+			gatewayconfig.Endpoint("any", any.Addr(), nil)),
+		gatewayconfig.Cluster("second", "RoundRobin",
+			gatewayconfig.Endpoint("gpt", gpt.Addr(), &model.LLMMeta{Models: []string{"gpt-4o", "deepseek-chat"}})))
 	ctx := testContext(t)
 
 	all, err := openAIAt(t, g, "").Models.List(ctx)
@@ -148,8 +135,8 @@ func TestCatalogListsTheModelsOfRoutableEndpoints(t *testing.T) {
 // catalog existed.
 func TestCatalogOfAClusterListingNoModelsIsTheUpstreams(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithName("plain"), llmstub.WithModel("upstream-model"))
-	g := startModelGateway(t, staticCluster("first", "RoundRobin", addressEndpoint("plain", stub.Addr(), "")),
-		staticCluster("second", "RoundRobin"))
+	g := startModelGateway(t, gatewayconfig.Cluster("first", "RoundRobin", gatewayconfig.Endpoint("plain", stub.Addr(), nil)),
+		gatewayconfig.Cluster("second", "RoundRobin"))
 	ctx := testContext(t)
 
 	page, err := openAIAt(t, g, "chat").Models.List(ctx)
@@ -170,11 +157,11 @@ func TestModelRoutingSendsEachModelToTheEndpointsListingIt(t *testing.T) {
 	gpt := llmstub.Start(t, llmstub.WithName("openai"))
 	any := llmstub.Start(t, llmstub.WithName("any"))
 	g := startModelGateway(t,
-		staticCluster("first", "RoundRobin",
-			addressEndpoint("any", any.Addr(), ""),
-			addressEndpoint("ds", ds.Addr(), "{models: [deepseek-chat]}"),
-			addressEndpoint("ds2", ds2.Addr(), "{models: [deepseek-chat, deepseek-reasoner]}")),
-		staticCluster("second", "RoundRobin", addressEndpoint("gpt", gpt.Addr(), "{models: [gpt-4o]}")))
+		gatewayconfig.Cluster("first", "RoundRobin",
+			gatewayconfig.Endpoint("any", any.Addr(), nil),
+			gatewayconfig.Endpoint("ds", ds.Addr(), &model.LLMMeta{Models: []string{"deepseek-chat"}}),
+			gatewayconfig.Endpoint("ds2", ds2.Addr(), &model.LLMMeta{Models: []string{"deepseek-chat", "deepseek-reasoner"}})),
+		gatewayconfig.Cluster("second", "RoundRobin", gatewayconfig.Endpoint("gpt", gpt.Addr(), &model.LLMMeta{Models: []string{"gpt-4o"}})))
 	ctx := testContext(t)
 	c := openAIAt(t, g, "")
 
@@ -200,8 +187,8 @@ func TestModelRoutingSendsEachModelToTheEndpointsListingIt(t *testing.T) {
 
 func TestModelRoutingRefusesWhatItCannotRoute(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithName("deepseek"))
-	g := startModelGateway(t, staticCluster("first", "RoundRobin", addressEndpoint("ds", stub.Addr(), "{models: [deepseek-chat]}")),
-		staticCluster("second", "RoundRobin"))
+	g := startModelGateway(t, gatewayconfig.Cluster("first", "RoundRobin", gatewayconfig.Endpoint("ds", stub.Addr(), &model.LLMMeta{Models: []string{"deepseek-chat"}})),
+		gatewayconfig.Cluster("second", "RoundRobin"))
 	ctx := testContext(t)
 
 	_, err := chatTo(ctx, openAIAt(t, g, ""), "gpt-4o")
@@ -230,10 +217,10 @@ func TestModelRoutingFallsBackIntoTheNextClusterServingTheModel(t *testing.T) {
 	b := llmstub.Start(t, llmstub.WithName("b"))
 	only := llmstub.Start(t, llmstub.WithName("only-first"), llmstub.WithDefault(llmstub.Status(http.StatusServiceUnavailable)))
 	g := startModelGateway(t,
-		staticCluster("first", "RoundRobin",
-			addressEndpoint("a", a.Addr(), "{models: [shared], fallback: true}"),
-			addressEndpoint("only", only.Addr(), "{models: [unshared], fallback: true}")),
-		staticCluster("second", "RoundRobin", addressEndpoint("b", b.Addr(), "{models: [shared]}")))
+		gatewayconfig.Cluster("first", "RoundRobin",
+			gatewayconfig.Endpoint("a", a.Addr(), &model.LLMMeta{Fallback: true, Models: []string{"shared"}}),
+			gatewayconfig.Endpoint("only", only.Addr(), &model.LLMMeta{Fallback: true, Models: []string{"unshared"}})),
+		gatewayconfig.Cluster("second", "RoundRobin", gatewayconfig.Endpoint("b", b.Addr(), &model.LLMMeta{Models: []string{"shared"}})))
 	ctx := testContext(t)
 
 	reply, err := chatTo(ctx, openAIAt(t, g, ""), "shared")
@@ -260,8 +247,8 @@ func TestModelRoutingWithoutFallbackStaysInItsCluster(t *testing.T) {
 	a := llmstub.Start(t, llmstub.WithName("a"), llmstub.WithDefault(llmstub.Status(http.StatusServiceUnavailable)))
 	b := llmstub.Start(t, llmstub.WithName("b"))
 	g := startModelGateway(t,
-		staticCluster("first", "RoundRobin", addressEndpoint("a", a.Addr(), "{models: [shared]}")),
-		staticCluster("second", "RoundRobin", addressEndpoint("b", b.Addr(), "{models: [shared]}")))
+		gatewayconfig.Cluster("first", "RoundRobin", gatewayconfig.Endpoint("a", a.Addr(), &model.LLMMeta{Models: []string{"shared"}})),
+		gatewayconfig.Cluster("second", "RoundRobin", gatewayconfig.Endpoint("b", b.Addr(), &model.LLMMeta{Models: []string{"shared"}})))
 
 	_, err := chatTo(testContext(t), openAIAt(t, g, ""), "shared")
 	assertOpenAIError(t, err, http.StatusServiceUnavailable, "")
@@ -272,8 +259,8 @@ func TestModelRoutingPrefersAClusterThatIsNotCoolingDown(t *testing.T) {
 	a := llmstub.Start(t, llmstub.WithName("a"))
 	b := llmstub.Start(t, llmstub.WithName("b"))
 	g := startModelGateway(t,
-		staticCluster("first", "RoundRobin", addressEndpoint("a", a.Addr(), "{models: [shared]}")),
-		staticCluster("second", "RoundRobin", addressEndpoint("b", b.Addr(), "{models: [shared]}")))
+		gatewayconfig.Cluster("first", "RoundRobin", gatewayconfig.Endpoint("a", a.Addr(), &model.LLMMeta{Models: []string{"shared"}})),
+		gatewayconfig.Cluster("second", "RoundRobin", gatewayconfig.Endpoint("b", b.Addr(), &model.LLMMeta{Models: []string{"shared"}})))
 	g.Clusters.Cluster("first").Member("a").Health.CoolDownUntil(time.Now().Add(time.Minute))
 
 	reply, err := chatTo(testContext(t), openAIAt(t, g, ""), "shared")
@@ -287,8 +274,8 @@ func TestModelRoutingStreams(t *testing.T) {
 	ds := llmstub.Start(t, llmstub.WithName("deepseek"), llmstub.WithStream(chunks, interval))
 	gpt := llmstub.Start(t, llmstub.WithName("openai"))
 	g := startModelGateway(t,
-		staticCluster("first", "RoundRobin", addressEndpoint("ds", ds.Addr(), "{models: [deepseek-chat]}")),
-		staticCluster("second", "RoundRobin", addressEndpoint("gpt", gpt.Addr(), "{models: [gpt-4o]}")))
+		gatewayconfig.Cluster("first", "RoundRobin", gatewayconfig.Endpoint("ds", ds.Addr(), &model.LLMMeta{Models: []string{"deepseek-chat"}})),
+		gatewayconfig.Cluster("second", "RoundRobin", gatewayconfig.Endpoint("gpt", gpt.Addr(), &model.LLMMeta{Models: []string{"gpt-4o"}})))
 
 	text, arrivals, usage, err := readStream(openAIAt(t, g, "").Chat.Completions.NewStreaming(testContext(t), openai.ChatCompletionNewParams{
 		Model:         "deepseek-chat",

@@ -11,7 +11,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/gatewayconfig"
 	"github.com/pixiu-llm/gateway/internal/test/llmstub"
+	"github.com/pixiu-llm/gateway/pkg/model"
 )
 
 const (
@@ -37,8 +39,8 @@ func chatParams() openai.ChatCompletionNewParams {
 
 func TestOpenAIClientCompletion(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithName("primary"), llmstub.WithAPIKey(upstreamKey))
-	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
-		endpoint("primary", stub.Addr(), "{api_key: "+upstreamKey+"}"))})
+	g := startGateway(t, gatewaySpec{cluster: gatewayconfig.Cluster("chat", "RoundRobin",
+		gatewayconfig.DomainEndpoint("primary", stub.Addr(), &model.LLMMeta{APIKey: upstreamKey}))})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -65,8 +67,8 @@ func TestOpenAIClientCompletion(t *testing.T) {
 func TestOpenAIClientStreamArrivesChunkByChunk(t *testing.T) {
 	const chunks, interval = 6, 150 * time.Millisecond
 	stub := llmstub.Start(t, llmstub.WithName("primary"), llmstub.WithAPIKey(upstreamKey), llmstub.WithStream(chunks, interval))
-	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
-		endpoint("primary", stub.Addr(), "{api_key: "+upstreamKey+"}"))})
+	g := startGateway(t, gatewaySpec{cluster: gatewayconfig.Cluster("chat", "RoundRobin",
+		gatewayconfig.DomainEndpoint("primary", stub.Addr(), &model.LLMMeta{APIKey: upstreamKey}))})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -103,8 +105,8 @@ func TestOpenAIClientStreamArrivesChunkByChunk(t *testing.T) {
 // chunks that came before it.
 func TestOpenAIClientSeesTheStreamIdleError(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithDefault(llmstub.StallAfter(2, llmstub.Forever)))
-	g := startGateway(t, gatewaySpec{filter: "{timeout: 5s, scheme: http, streamIdleTimeout: 1s}",
-		cluster: staticCluster("chat", "RoundRobin", endpoint("quiet", stub.Addr(), ""))})
+	g := startGateway(t, gatewaySpec{filter: map[string]any{"timeout": "5s", "scheme": "http", "streamIdleTimeout": "1s"},
+		cluster: gatewayconfig.Cluster("chat", "RoundRobin", gatewayconfig.DomainEndpoint("quiet", stub.Addr(), nil))})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

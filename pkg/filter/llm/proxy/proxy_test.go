@@ -18,7 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pixiu-llm/gateway/internal/test/gatewaytest"
+	"github.com/pixiu-llm/gateway/internal/test/gatewayconfig"
 	"github.com/pixiu-llm/gateway/internal/test/llmstub"
 	"github.com/pixiu-llm/gateway/pkg/cluster"
 	"github.com/pixiu-llm/gateway/pkg/common/extension/filter"
@@ -33,17 +33,17 @@ func TestEndpointAddressForms(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithName("up"))
 	for _, tc := range []struct {
 		name     string
-		endpoint string
-		filter   string
+		endpoint *model.Endpoint
+		filter   map[string]any
 	}{
-		{"host:port", endpoint("e", stub.Addr(), ""), ""},
-		{"host:port/v1", endpoint("e", stub.Addr()+"/v1", ""), ""},
-		{"http://host:port/v1", endpoint("e", "http://"+stub.Addr()+"/v1", ""), "{scheme: https}"},
-		{"http://host:port/v1/", endpoint("e", "http://"+stub.Addr()+"/v1/", "{fallback: true}"), "{scheme: https}"},
-		{"address and port, no llm_meta", addressEndpoint("e", stub.Addr(), ""), ""},
+		{"host:port", gatewayconfig.DomainEndpoint("e", stub.Addr(), nil), nil},
+		{"host:port/v1", gatewayconfig.DomainEndpoint("e", stub.Addr()+"/v1", nil), nil},
+		{"http://host:port/v1", gatewayconfig.DomainEndpoint("e", "http://"+stub.Addr()+"/v1", nil), map[string]any{"scheme": "https"}},
+		{"http://host:port/v1/", gatewayconfig.DomainEndpoint("e", "http://"+stub.Addr()+"/v1/", &model.LLMMeta{Fallback: true}), map[string]any{"scheme": "https"}},
+		{"address and port, no llm_meta", gatewayconfig.Endpoint("e", stub.Addr(), nil), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			g := startGateway(t, gatewaySpec{filter: tc.filter, cluster: staticCluster("chat", "RoundRobin", tc.endpoint)})
+			g := startGateway(t, gatewaySpec{filter: tc.filter, cluster: gatewayconfig.Cluster("chat", "RoundRobin", tc.endpoint)})
 			c := openai.NewClient(option.WithBaseURL(g.URL+"/v1/"), option.WithAPIKey("k"), option.WithMaxRetries(0),
 				option.WithHTTPClient(client(t)))
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -59,7 +59,7 @@ func TestEndpointAddressForms(t *testing.T) {
 
 func TestPathQueryAndMethodPassThrough(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithName("up"))
-	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin", endpoint("e", stub.Addr()+"/v1", ""))})
+	g := startGateway(t, gatewaySpec{cluster: gatewayconfig.Cluster("chat", "RoundRobin", gatewayconfig.DomainEndpoint("e", stub.Addr()+"/v1", nil))})
 	resp, err := client(t).Get(g.URL + "/v1/files/a%2Fb?purpose=batch&limit=2")
 	require.NoError(t, err)
 	body, _ := io.ReadAll(resp.Body)
@@ -75,8 +75,8 @@ func TestPathQueryAndMethodPassThrough(t *testing.T) {
 func TestRequestBodyLimit(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithName("up"))
 	g := startGateway(t, gatewaySpec{
-		filter:  "{scheme: http, maxRequestBodyBytes: 1024}",
-		cluster: staticCluster("chat", "RoundRobin", endpoint("e", stub.Addr(), "")),
+		filter:  map[string]any{"scheme": "http", "maxRequestBodyBytes": 1024},
+		cluster: gatewayconfig.Cluster("chat", "RoundRobin", gatewayconfig.DomainEndpoint("e", stub.Addr(), nil)),
 	})
 	hc := client(t)
 	big := `{"model":"m","messages":[{"role":"user","content":"` + strings.Repeat("x", 2000) + `"}]}`
@@ -107,7 +107,7 @@ func TestRequestBodyLimit(t *testing.T) {
 func TestBodyIsReplayedOnEveryAttempt(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithName("up"))
 	stub.Script(llmstub.Status(502), llmstub.CloseConn())
-	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin", endpoint("e", stub.Addr(), countBased2))})
+	g := startGateway(t, gatewaySpec{cluster: gatewayconfig.Cluster("chat", "RoundRobin", gatewayconfig.DomainEndpoint("e", stub.Addr(), countBased2))})
 	r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody)
 	require.Equal(t, http.StatusOK, r.status)
 	reqs := stub.Requests()
@@ -120,8 +120,8 @@ func TestBodyIsReplayedOnEveryAttempt(t *testing.T) {
 
 func TestKeysRotate(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithName("up"))
-	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
-		endpoint("e", stub.Addr(), "{api_key: k1, api_keys: [k2, k3], retry_policy: {name: CountBased, config: {times: 1}}}"))})
+	g := startGateway(t, gatewaySpec{cluster: gatewayconfig.Cluster("chat", "RoundRobin",
+		gatewayconfig.DomainEndpoint("e", stub.Addr(), &model.LLMMeta{APIKey: "k1", APIKeys: []string{"k2", "k3"}, RetryPolicy: gatewayconfig.CountBased(1)}))})
 	hc := client(t)
 	for i := 0; i < 6; i++ {
 		require.Equal(t, http.StatusOK, post(t, hc, g.URL+"/v1/chat/completions", chatBody).status)
@@ -142,7 +142,7 @@ func TestKeysRotate(t *testing.T) {
 
 func TestClientAuthorizationPassesWithoutEndpointKey(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithName("up"), llmstub.WithAPIKey("client-own-key"))
-	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin", endpoint("e", stub.Addr(), "{fallback: true}"))})
+	g := startGateway(t, gatewaySpec{cluster: gatewayconfig.Cluster("chat", "RoundRobin", gatewayconfig.DomainEndpoint("e", stub.Addr(), &model.LLMMeta{Fallback: true}))})
 	r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody, "Authorization", "Bearer client-own-key")
 	assert.Equal(t, http.StatusOK, r.status, r.body)
 }
@@ -164,7 +164,7 @@ func TestHeadersHopByHopStrippedAndHostRewritten(t *testing.T) {
 	}))
 	t.Cleanup(upstream.Close)
 	upstreamHost := upstream.Listener.Addr().String()
-	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin", endpoint("e", upstreamHost, "{api_key: sk-endpoint}"))})
+	g := startGateway(t, gatewaySpec{cluster: gatewayconfig.Cluster("chat", "RoundRobin", gatewayconfig.DomainEndpoint("e", upstreamHost, &model.LLMMeta{APIKey: "sk-endpoint"}))})
 
 	// A raw request, so that the client library does not tidy the headers first.
 	conn, err := net.Dial("tcp", strings.TrimPrefix(g.URL, "http://"))
@@ -205,21 +205,21 @@ func TestErrorsNameEndpointsNeverKeys(t *testing.T) {
 	hang := llmstub.Start(t, llmstub.WithName("hang"), llmstub.WithDefault(llmstub.Delay(llmstub.Forever)))
 	for _, tc := range []struct {
 		name     string
-		second   string
+		second   *model.Endpoint
 		status   int
 		code     string
 		messages []string
 	}{
-		{"unreachable", endpoint("ep-b", closedAddr(t), "{api_key: "+keyB+", fallback: true, retry_policy: {name: CountBased, config: {times: 1}}}"),
+		{"unreachable", gatewayconfig.DomainEndpoint("ep-b", closedAddr(t), &model.LLMMeta{APIKey: keyB, Fallback: true, RetryPolicy: gatewayconfig.CountBased(1)}),
 			http.StatusBadGateway, "upstream_unreachable", []string{"ep-a:", "ep-b:", "connection refused", "(2 attempts)"}},
-		{"timeout", endpoint("ep-b", hang.Addr(), "{api_key: "+keyB+", fallback: true}"),
+		{"timeout", gatewayconfig.DomainEndpoint("ep-b", hang.Addr(), &model.LLMMeta{APIKey: keyB, Fallback: true}),
 			http.StatusGatewayTimeout, "upstream_timeout", []string{"ep-a:", "ep-b:", "no response headers within 200ms"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := startGateway(t, gatewaySpec{
-				filter: "{timeout: 200ms, scheme: http}",
-				cluster: staticCluster("chat", "RoundRobin",
-					endpoint("ep-a", closedAddr(t), "{api_key: "+keyA+", fallback: true}"), tc.second),
+				filter: map[string]any{"timeout": "200ms", "scheme": "http"},
+				cluster: gatewayconfig.Cluster("chat", "RoundRobin",
+					gatewayconfig.DomainEndpoint("ep-a", closedAddr(t), &model.LLMMeta{APIKey: keyA, Fallback: true}), tc.second),
 			})
 			r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody)
 			assert.Equal(t, tc.status, r.status)
@@ -271,19 +271,20 @@ func TestMissingOrEmptyCluster(t *testing.T) {
 
 func TestConfigErrorsNameTheKey(t *testing.T) {
 	for _, tc := range []struct {
-		filter string
-		want   string
+		key   string
+		value any
+		want  string
 	}{
-		{"{scheme: ftp}", `scheme: "ftp" is not http or https`},
-		{"{timeout: -1s}", "timeout: negative duration"},
-		{"{maxRequestBodyBytes: -1}", "maxRequestBodyBytes: negative value"},
-		{"{maxAttempts: -1}", "maxAttempts: negative value"},
-		{"{streamIdleTimeout: -1s}", "streamIdleTimeout: negative duration"},
-		{"{timeout: soon}", "soon"},
+		{"scheme", "ftp", `scheme: "ftp" is not http or https`},
+		{"timeout", "-1s", "timeout: negative duration"},
+		{"maxRequestBodyBytes", -1, "maxRequestBodyBytes: negative value"},
+		{"maxAttempts", -1, "maxAttempts: negative value"},
+		{"streamIdleTimeout", "-1s", "streamIdleTimeout: negative duration"},
+		{"timeout", "soon", "soon"},
 	} {
-		t.Run(tc.filter, func(t *testing.T) {
-			yaml := gatewaytest.Config{Prefix: "/", HTTPFilters: []gatewaytest.Filter{gatewaytest.ProxyFilter(tc.filter)},
-				Clusters: []gatewaytest.Cluster{staticCluster("chat", "RoundRobin", endpoint("e", "127.0.0.1:1", ""))}}.YAML()
+		t.Run(fmt.Sprintf("%s: %v", tc.key, tc.value), func(t *testing.T) {
+			yaml := gatewayconfig.OneRoute{Prefix: "/", Filters: []*model.HTTPFilter{gatewayconfig.Proxy(map[string]any{tc.key: tc.value})},
+				Clusters: []*model.ClusterConfig{gatewayconfig.Cluster("chat", "RoundRobin", gatewayconfig.DomainEndpoint("e", "127.0.0.1:1", nil))}}.YAML()
 			doc, err := config.Load("test.yaml", []byte(yaml))
 			require.NoError(t, err)
 			_, err = server.New(doc, nil)
@@ -298,8 +299,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 func TestConcurrentRequestsAndEndpointUpdates(t *testing.T) {
 	a := llmstub.Start(t, llmstub.WithName("a"), llmstub.WithoutRecording())
 	b := llmstub.Start(t, llmstub.WithName("b"), llmstub.WithoutRecording())
-	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
-		endpoint("a", a.Addr(), "{fallback: true, api_keys: [k1, k2]}"))})
+	g := startGateway(t, gatewaySpec{cluster: gatewayconfig.Cluster("chat", "RoundRobin",
+		gatewayconfig.DomainEndpoint("a", a.Addr(), &model.LLMMeta{APIKeys: []string{"k1", "k2"}, Fallback: true}))})
 
 	stop := make(chan struct{})
 	var writer sync.WaitGroup
@@ -364,7 +365,7 @@ func TestShutdownClosesUpstreamConnections(t *testing.T) {
 	}
 	upstream.Start()
 	t.Cleanup(upstream.Close)
-	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin", endpoint("e", upstream.Listener.Addr().String(), ""))})
+	g := startGateway(t, gatewaySpec{cluster: gatewayconfig.Cluster("chat", "RoundRobin", gatewayconfig.DomainEndpoint("e", upstream.Listener.Addr().String(), nil))})
 	require.Equal(t, http.StatusOK, post(t, client(t), g.URL+"/v1/chat/completions", chatBody).status)
 
 	idle := func(want http.ConnState) func() bool {

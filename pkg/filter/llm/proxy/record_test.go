@@ -9,9 +9,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pixiu-llm/gateway/internal/test/gatewaytest"
+	"github.com/pixiu-llm/gateway/internal/test/gatewayconfig"
 	"github.com/pixiu-llm/gateway/internal/test/llmstub"
 	"github.com/pixiu-llm/gateway/pkg/common/extension/filter"
+	"github.com/pixiu-llm/gateway/pkg/model"
 )
 
 // recorderPlugin is an observing filter that keeps the records it is handed; it passes requests on.
@@ -56,10 +57,10 @@ func TestObserverAfterProxySeesTheFinishedRequest(t *testing.T) {
 	failing := llmstub.Start(t, llmstub.WithName("failing"), llmstub.WithDefault(llmstub.Status(503)))
 	answering := llmstub.Start(t, llmstub.WithName("answering"))
 	g := startGateway(t, gatewaySpec{
-		filters: []gatewaytest.Filter{gatewaytest.ProxyFilter("{timeout: 5s, scheme: http}"), {Name: "test.recorder"}},
-		cluster: staticCluster("chat", "RoundRobin",
-			addressEndpoint("a", failing.Addr(), "{fallback: true}"),
-			addressEndpoint("b", answering.Addr(), "{fallback: true}")),
+		filters: []*model.HTTPFilter{gatewayconfig.Proxy(map[string]any{"timeout": "5s", "scheme": "http"}), gatewayconfig.Filter("test.recorder", nil)},
+		cluster: gatewayconfig.Cluster("chat", "RoundRobin",
+			gatewayconfig.Endpoint("a", failing.Addr(), &model.LLMMeta{Fallback: true}),
+			gatewayconfig.Endpoint("b", answering.Addr(), &model.LLMMeta{Fallback: true})),
 	})
 	recorder.take()
 

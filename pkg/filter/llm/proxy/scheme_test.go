@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/gatewayconfig"
 	"github.com/pixiu-llm/gateway/internal/test/llmstub"
 )
 
@@ -17,8 +18,8 @@ import (
 func TestSchemeDefaultsToHTTPAsUpstream(t *testing.T) {
 	stub := llmstub.Start(t)
 	g := startGateway(t, gatewaySpec{
-		filter:  "{timeout: 5s}",
-		cluster: staticCluster("chat", "RoundRobin", addressEndpoint("local", stub.Addr(), "")),
+		filter:  map[string]any{"timeout": "5s"},
+		cluster: gatewayconfig.Cluster("chat", "RoundRobin", gatewayconfig.Endpoint("local", stub.Addr(), nil)),
 	})
 	resp, err := client(t).Post(g.URL+"/v1/chat/completions", "application/json", strings.NewReader(chatBody))
 	require.NoError(t, err)
@@ -32,8 +33,8 @@ func TestSchemeDefaultsToHTTPAsUpstream(t *testing.T) {
 func TestTLSToAPlainHTTPEndpointSaysTheSchemeIsLikelyWrong(t *testing.T) {
 	stub := llmstub.Start(t)
 	for name, spec := range map[string]gatewaySpec{
-		"domain with https://": {filter: "{timeout: 5s}", cluster: staticCluster("chat", "RoundRobin", endpoint("plain", "https://"+stub.Addr(), ""))},
-		"filter scheme https":  {filter: "{timeout: 5s, scheme: https}", cluster: staticCluster("chat", "RoundRobin", addressEndpoint("plain", stub.Addr(), ""))},
+		"domain with https://": {filter: map[string]any{"timeout": "5s"}, cluster: gatewayconfig.Cluster("chat", "RoundRobin", gatewayconfig.DomainEndpoint("plain", "https://"+stub.Addr(), nil))},
+		"filter scheme https":  {filter: map[string]any{"timeout": "5s", "scheme": "https"}, cluster: gatewayconfig.Cluster("chat", "RoundRobin", gatewayconfig.Endpoint("plain", stub.Addr(), nil))},
 	} {
 		t.Run(name, func(t *testing.T) {
 			g := startGateway(t, spec)

@@ -14,7 +14,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/gatewayconfig"
 	"github.com/pixiu-llm/gateway/internal/test/llmstub"
+	"github.com/pixiu-llm/gateway/pkg/model"
 )
 
 type event struct {
@@ -52,9 +54,9 @@ func TestStreamOutlivesTimeouts(t *testing.T) {
 	const chunks, interval = 15, 100 * time.Millisecond
 	stub := llmstub.Start(t, llmstub.WithName("slow"), llmstub.WithStream(chunks, interval))
 	g := startGateway(t, gatewaySpec{
-		filter:   "{timeout: 200ms, scheme: http}",
-		listener: "{write_timeout: 300ms, read_timeout: 300ms, idle_timeout: 1s}",
-		cluster:  staticCluster("chat", "RoundRobin", endpoint("slow", stub.Addr(), countBased2)),
+		filter:   map[string]any{"timeout": "200ms", "scheme": "http"},
+		listener: model.HTTPListenerConfig{WriteTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond, IdleTimeout: time.Second},
+		cluster:  gatewayconfig.Cluster("chat", "RoundRobin", gatewayconfig.DomainEndpoint("slow", stub.Addr(), countBased2)),
 	})
 
 	start := time.Now()
@@ -74,9 +76,9 @@ func TestStreamOutlivesTimeouts(t *testing.T) {
 func TestSlowAnswerOutlivesWriteTimeout(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithName("slow"), llmstub.WithDefault(llmstub.Delay(500*time.Millisecond)))
 	g := startGateway(t, gatewaySpec{
-		filter:   "{timeout: 2s, scheme: http}",
-		listener: "{write_timeout: 200ms, read_timeout: 200ms}",
-		cluster:  staticCluster("chat", "RoundRobin", endpoint("slow", stub.Addr(), "")),
+		filter:   map[string]any{"timeout": "2s", "scheme": "http"},
+		listener: model.HTTPListenerConfig{WriteTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond},
+		cluster:  gatewayconfig.Cluster("chat", "RoundRobin", gatewayconfig.DomainEndpoint("slow", stub.Addr(), nil)),
 	})
 	r := post(t, client(t), g.URL+"/v1/chat/completions", chatBody)
 	require.Equal(t, http.StatusOK, r.status, r.body)
@@ -86,7 +88,7 @@ func TestSlowAnswerOutlivesWriteTimeout(t *testing.T) {
 // Time to first byte is taken when the first byte arrives, not at the end.
 func TestFirstByteMeasuredAtFirstByte(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithName("s"), llmstub.WithStream(8, 150*time.Millisecond))
-	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin", endpoint("s", stub.Addr(), ""))})
+	g := startGateway(t, gatewaySpec{cluster: gatewayconfig.Cluster("chat", "RoundRobin", gatewayconfig.DomainEndpoint("s", stub.Addr(), nil))})
 
 	resp := postStream(t, context.Background(), g.URL, true)
 	events, err := readEvents(resp.Body)
@@ -125,9 +127,9 @@ func TestBrokenStreamIsNotRetried(t *testing.T) {
 	}))
 	t.Cleanup(primary.Close)
 	secondary := llmstub.Start(t, llmstub.WithName("secondary"))
-	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin",
-		endpoint("primary", primary.Listener.Addr().String(), countBased2),
-		endpoint("secondary", secondary.Addr(), countBased2))})
+	g := startGateway(t, gatewaySpec{cluster: gatewayconfig.Cluster("chat", "RoundRobin",
+		gatewayconfig.DomainEndpoint("primary", primary.Listener.Addr().String(), countBased2),
+		gatewayconfig.DomainEndpoint("secondary", secondary.Addr(), countBased2))})
 
 	resp := postStream(t, context.Background(), g.URL, false)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -148,7 +150,7 @@ func TestBrokenStreamIsNotRetried(t *testing.T) {
 
 func TestClientLeavingMidStreamReleasesUpstream(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithName("s"), llmstub.WithDefault(llmstub.StallAfter(1, llmstub.Forever)))
-	g := startGateway(t, gatewaySpec{cluster: staticCluster("chat", "RoundRobin", endpoint("s", stub.Addr(), countBased2))})
+	g := startGateway(t, gatewaySpec{cluster: gatewayconfig.Cluster("chat", "RoundRobin", gatewayconfig.DomainEndpoint("s", stub.Addr(), countBased2))})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	resp := postStream(t, ctx, g.URL, false)

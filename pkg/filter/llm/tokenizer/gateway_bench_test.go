@@ -7,8 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pixiu-llm/gateway/internal/test/gatewaytest"
+	"github.com/pixiu-llm/gateway/internal/test/gatewayconfig"
 	"github.com/pixiu-llm/gateway/internal/test/llmstub"
+	"github.com/pixiu-llm/gateway/pkg/model"
 )
 
 const (
@@ -24,14 +25,13 @@ func BenchmarkGatewayTokenizer(b *testing.B) {
 	stub := llmstub.Start(b, llmstub.WithoutRecording(), llmstub.WithStream(5, time.Millisecond))
 	for _, tc := range []struct {
 		name    string
-		filters []gatewaytest.Filter
+		filters []*model.HTTPFilter
 	}{
-		{"off", []gatewaytest.Filter{proxy}},
+		{"off", []*model.HTTPFilter{proxy}},
 		{"on", filtersAfter(false)},
 	} {
-		g := gatewaytest.Start(b, gatewaytest.Config{HTTPFilters: tc.filters, Metrics: true,
-			Clusters: []gatewaytest.Cluster{{Name: "chat", Endpoints: []string{gatewaytest.Endpoint("a", stub.Addr(), "")}}}}.YAML())
-		url := g.URL("llm") + "/v1/chat/completions"
+		g := startGateway(b, tc.filters, gatewayconfig.Endpoint("a", stub.Addr(), nil))
+		url := g.url + "/v1/chat/completions"
 		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}, Timeout: 10 * time.Second}
 		b.Run(tc.name+"/unary", func(b *testing.B) {
 			for i := 0; i < b.N; i++ {

@@ -15,34 +15,38 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/gatewayconfig"
 	"github.com/pixiu-llm/gateway/internal/test/gatewaytest"
 	"github.com/pixiu-llm/gateway/internal/test/llmstub"
 	"github.com/pixiu-llm/gateway/pkg/metrics/metricstest"
+	"github.com/pixiu-llm/gateway/pkg/model"
 	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry"
 )
 
 const upstreamKey = "sk-tokenizer-test-upstream-5e1f"
 
-var proxy = gatewaytest.ProxyFilter("{timeout: 5s}")
+var proxy = gatewayconfig.Proxy(map[string]any{"timeout": "5s"})
 
-func tokenizer(log bool) gatewaytest.Filter {
-	return gatewaytest.Filter{Name: "dgp.filter.llm.tokenizer", Config: fmt.Sprintf("{log_to_console: %t}", log)}
+func tokenizer(log bool) *model.HTTPFilter {
+	return gatewayconfig.Filter("dgp.filter.llm.tokenizer", map[string]any{"log_to_console": log})
 }
 
 // filtersAfter is upstream's order: the tokenizer after the proxy, which answers every request.
-func filtersAfter(log bool) []gatewaytest.Filter { return []gatewaytest.Filter{proxy, tokenizer(log)} }
+func filtersAfter(log bool) []*model.HTTPFilter { return []*model.HTTPFilter{proxy, tokenizer(log)} }
 
-func filtersBefore(log bool) []gatewaytest.Filter { return []gatewaytest.Filter{tokenizer(log), proxy} }
+func filtersBefore(log bool) []*model.HTTPFilter { return []*model.HTTPFilter{tokenizer(log), proxy} }
 
 type gateway struct {
 	*gatewaytest.Gateway
 	url string
 }
 
-func startGateway(t *testing.T, filters []gatewaytest.Filter, endpoints ...string) *gateway {
+// startGateway runs a gateway with metrics on whose /v1 route goes through filters to the
+// cluster chat of endpoints.
+func startGateway(t testing.TB, filters []*model.HTTPFilter, endpoints ...*model.Endpoint) *gateway {
 	t.Helper()
-	g := gatewaytest.Start(t, gatewaytest.Config{
-		HTTPFilters: filters, Clusters: []gatewaytest.Cluster{{Name: "chat", Endpoints: endpoints}}, Metrics: true,
+	g := gatewaytest.Start(t, gatewayconfig.OneRoute{
+		Filters: filters, Clusters: []*model.ClusterConfig{gatewayconfig.Cluster("chat", "", endpoints...)}, Metrics: true,
 	}.YAML())
 	return &gateway{Gateway: g, url: g.URL("llm")}
 }
@@ -122,12 +126,12 @@ func unaryCompletion(t *testing.T, c openai.Client) *openai.ChatCompletion {
 // the final chunk, split over reads) by cluster, endpoint and model, under upstream Pixiu's
 // metric names, standing after the proxy (as upstream's samples place it) or before it.
 func TestTokenizerCountsUnaryAndStreamedTokensUnderUpstreamNamesBeforeOrAfterTheProxy(t *testing.T) {
-	for name, filters := range map[string][]gatewaytest.Filter{"after the proxy": filtersAfter(false), "before the proxy": filtersBefore(false)} {
+	for name, filters := range map[string][]*model.HTTPFilter{"after the proxy": filtersAfter(false), "before the proxy": filtersBefore(false)} {
 		t.Run(name, func(t *testing.T) {
 			stub := llmstub.Start(t, llmstub.WithName("unary"))
 			split := splitUsageUpstream(t)
-			unaryGW := startGateway(t, filters, gatewaytest.Endpoint("unary", stub.Addr(), ""))
-			streamGW := startGateway(t, filters, gatewaytest.Endpoint("stream", split.Listener.Addr().String(), ""))
+			unaryGW := startGateway(t, filters, gatewayconfig.Endpoint("unary", stub.Addr(), nil))
+			streamGW := startGateway(t, filters, gatewayconfig.Endpoint("stream", split.Listener.Addr().String(), nil))
 
 			res := unaryCompletion(t, unaryGW.openAI(t))
 			require.Positive(t, res.Usage.TotalTokens)
@@ -158,9 +162,9 @@ func TestTokenizerCountsEveryEndpointTried(t *testing.T) {
 	answering := llmstub.Start(t, llmstub.WithName("answering"))
 	refusing := llmstub.Start(t, llmstub.WithName("refusing"), llmstub.WithDefault(llmstub.Status(400)))
 	g := startGateway(t, filtersAfter(false),
-		gatewaytest.Endpoint("failing", failing.Addr(), "{fallback: true}"),
-		gatewaytest.Endpoint("answering", answering.Addr(), "{fallback: true}"),
-		gatewaytest.Endpoint("refusing", refusing.Addr(), ""))
+		gatewayconfig.Endpoint("failing", failing.Addr(), &model.LLMMeta{Fallback: true}),
+		gatewayconfig.Endpoint("answering", answering.Addr(), &model.LLMMeta{Fallback: true}),
+		gatewayconfig.Endpoint("refusing", refusing.Addr(), nil))
 	c := g.openAI(t)
 	unaryCompletion(t, c) // round robin starts at failing, falls back to answering
 	unaryCompletion(t, c) // answering
@@ -185,9 +189,9 @@ func TestTokenizerCountsEveryEndpointTried(t *testing.T) {
 // endpoint and model, and nothing of the messages or keys. Without it, no line.
 func TestTokenizerLogsOneLinePerRequestWithoutContentOrKeys(t *testing.T) {
 	stub := llmstub.Start(t, llmstub.WithName("logged"), llmstub.WithAPIKey(upstreamKey))
-	meta := "{api_key: " + upstreamKey + "}"
-	logged := startGateway(t, filtersAfter(true), gatewaytest.Endpoint("logged", stub.Addr(), meta))
-	quiet := startGateway(t, filtersAfter(false), gatewaytest.Endpoint("logged", stub.Addr(), meta))
+	meta := &model.LLMMeta{APIKey: upstreamKey}
+	logged := startGateway(t, filtersAfter(true), gatewayconfig.Endpoint("logged", stub.Addr(), meta))
+	quiet := startGateway(t, filtersAfter(false), gatewayconfig.Endpoint("logged", stub.Addr(), meta))
 
 	res := unaryCompletion(t, logged.openAI(t))
 	unaryCompletion(t, quiet.openAI(t))
