@@ -21,23 +21,10 @@ const (
 	binaryName    = "polaris-server-" + moduleVersion
 )
 
-// cacheDir is where the built binary and the module scratch dir live:
-// $PIXIU_CACHE_DIR if set, else <os.UserCacheDir>/pixiu-gateway.
-func cacheDir() (string, error) {
-	if dir := os.Getenv("PIXIU_CACHE_DIR"); dir != "" {
-		return dir, nil
-	}
-	base, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("locate user cache dir (set PIXIU_CACHE_DIR): %w", err)
-	}
-	return filepath.Join(base, "pixiu-gateway"), nil
-}
-
 // Binary returns the path of the cached polaris-server binary, building it first if it is
 // missing; concurrent callers, in this process or others, build it once (devserver.BuildOnce).
 func Binary(ctx context.Context) (string, error) {
-	dir, err := cacheDir()
+	dir, err := devserver.CacheDir()
 	if err != nil {
 		return "", err
 	}
@@ -90,7 +77,7 @@ func moduleDir(ctx context.Context) (string, error) {
 	if moduleDirCache.dir != "" {
 		return moduleDirCache.dir, nil
 	}
-	scratch, err := cacheDir()
+	scratch, err := devserver.CacheDir()
 	if err != nil {
 		return "", err
 	}
