@@ -66,10 +66,10 @@ type Adapter struct {
 
 // watched is one registry entry, its watcher and its listener.
 type watched struct {
-	name     string
-	cfg      registry.Config
-	registry registry.Registry
-	adapter  *Adapter
+	name    string
+	cfg     registry.Config
+	watcher registry.Watcher
+	adapter *Adapter
 	// rejected is the entry's current rejection set; guarded by adapter.mu.
 	rejected []*registry.MetadataError
 	// batch is the cluster manager batch of the Batch call in progress, if any. Listener calls
@@ -116,7 +116,7 @@ func (a *Adapter) Apply() error {
 		if reg == nil {
 			return fmt.Errorf("registry %q: protocol %q built no registry", name, cfg.Protocol)
 		}
-		built = append(built, &watched{name: name, cfg: cfg, registry: reg, adapter: a})
+		built = append(built, &watched{name: name, cfg: cfg, watcher: reg, adapter: a})
 	}
 	a.registries = built
 	for _, w := range built {
@@ -149,7 +149,7 @@ func (a *Adapter) warnUnknownKeys() {
 func (a *Adapter) Start() {
 	a.startOnce.Do(func() {
 		for _, w := range a.registries {
-			w.registry.Start(w)
+			w.watcher.Start(w)
 		}
 	})
 }
@@ -163,7 +163,7 @@ func (a *Adapter) Stop() {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				w.registry.Stop()
+				w.watcher.Stop()
 			}()
 		}
 		wg.Wait()

@@ -39,7 +39,7 @@ type fakeRegistry struct {
 var fakes sync.Map // address → *fakeRegistry
 
 func init() {
-	registry.Register("fake", func(cfg registry.Config, env registry.Env) (registry.Registry, error) {
+	registry.Register("fake", func(cfg registry.Config, env registry.Env) (registry.Watcher, error) {
 		switch cfg.Address {
 		case "fail":
 			return nil, errors.New("cannot reach the moon")

@@ -36,7 +36,7 @@
 //     its key; each entry is watched on its own;
 //   - protocol: what kind of registry an entry talks to ("nacos"); each protocol has a
 //     registry.Factory, registered from init;
-//   - watcher: what a Factory builds for an entry (a registry.Registry): it reads the registry
+//   - watcher: what a Factory builds for an entry (a registry.Watcher): it reads the registry
 //     and produces endpoint events;
 //   - instance: a provider's registration in a registry; endpoint: what the gateway routes to;
 //   - the adapter: this package, the one that applies the events to the gateway's clusters.

@@ -80,7 +80,7 @@ func (a *Adapter) Status() []RegistryStatus {
 	out := make([]RegistryStatus, 0, len(a.registries))
 	owned := a.env.Endpoints.Endpoints()
 	for _, w := range a.registries {
-		h := w.registry.Health()
+		h := w.watcher.Health()
 		st := RegistryStatus{
 			Name: w.name, Protocol: w.cfg.Protocol, Address: h.Address, Namespace: w.cfg.Namespace,
 			Group: w.cfg.Group, Reachable: h.Reachable, LastSync: h.LastSync, LastError: h.LastError,

@@ -1,5 +1,5 @@
 // Package registry defines what the LLM registry adapter (dgp.adapter.llmregistrycenter) needs
-// to watch a service registry: the Registry (the watcher of one registry entry) and Listener
+// to watch a service registry: the Watcher (of one registry entry) and Listener
 // interfaces, the factories keyed by protocol, and the conversion of a registered instance into
 // a gateway endpoint. The words (registry, registry entry, protocol, watcher) are defined in
 // package llmregistry.
@@ -134,19 +134,19 @@ type Listener interface {
 	OnRejections(rejections []*MetadataError)
 }
 
-// Registry is the watcher of one registry entry. Its life: built by a Factory (config checked, nothing started),
+// Watcher watches one registry entry. Its life: built by a Factory (config checked, nothing started),
 // Start (returns at once; watching and retrying happen in the background), Stop.
-type Registry interface {
+type Watcher interface {
 	// Start begins delivering changes to l. It never blocks on the registry.
 	Start(l Listener)
-	// Stop unsubscribes and returns once every goroutine the registry started has ended. It is
+	// Stop unsubscribes and returns once every goroutine the watcher started has ended. It is
 	// idempotent and safe to call without Start.
 	Stop()
 	// Health reports how the watch is going.
 	Health() Health
 }
 
-// Health is a registry's view of its own connection, for the admin API.
+// Health is a watcher's view of its connection to the registry, for the admin API.
 type Health struct {
 	// Address is the address in use (after any environment override).
 	Address string
@@ -185,7 +185,7 @@ type Env struct {
 
 // Factory builds a registry from its config. It validates everything it can and must not
 // contact the registry or start goroutines.
-type Factory func(cfg Config, env Env) (Registry, error)
+type Factory func(cfg Config, env Env) (Watcher, error)
 
 var factories = plugin.NewSet[Factory]("registry protocol", true)
 

@@ -93,7 +93,7 @@ func (c WatchConfig) withDefaults() WatchConfig {
 }
 
 // Watch keeps a registry's endpoints in the gateway by reading it. It implements
-// registry.Registry. Every pass reads the service list once and the instance list of every
+// registry.Watcher. Every pass reads the service list once and the instance list of every
 // watched service once, with bounded concurrency and an overall deadline, and applies the
 // whole pass as one batch (one snapshot per changed cluster).
 //

@@ -76,7 +76,7 @@ func RegisterTransport(name string, t Transport) { transports.Register(name, t) 
 
 // New is the nacos factory: it validates the config (after applying NACOS_ADDRESS), builds the
 // transport and the watch, and starts nothing.
-func New(cfg registry.Config, env registry.Env) (registry.Registry, error) {
+func New(cfg registry.Config, env registry.Env) (registry.Watcher, error) {
 	s, env, err := settingsOf(cfg, env)
 	if err != nil {
 		return nil, err
