@@ -86,12 +86,15 @@ func (c ScaleConfig) Register(ctx context.Context, reg *Registrar, runID string,
 	return time.Since(began), nil
 }
 
+// CallCounter counts the registry calls a gateway made, by kind.
+type CallCounter interface{ Counts() map[string]int64 }
+
 // MeasureSync starts a gateway with start (which must send its registry calls through proxy),
 // times its full sync by polling count (the endpoints it routes from the registry), then counts
 // registry calls and CPU over the steady window. registryCPU reads the registry server's CPU
 // time (-1: unknown). The caller stops the returned gateway. Falling short of every instance
 // (the registry may report some unhealthy under heartbeat load) is an error only below 99%.
-func (c ScaleConfig) MeasureSync(ctx context.Context, start func() (*gatewayproc.Gateway, error), count func(context.Context) (int, error), proxy *registryproxy.Proxy, registryCPU func() time.Duration) (*ScaleResult, *gatewayproc.Gateway, error) {
+func (c ScaleConfig) MeasureSync(ctx context.Context, start func() (*gatewayproc.Gateway, error), count func(context.Context) (int, error), proxy CallCounter, registryCPU func() time.Duration) (*ScaleResult, *gatewayproc.Gateway, error) {
 	res := &ScaleResult{Services: c.Services, Instances: c.Services * c.PerService, SteadyWindow: c.SteadyWindow, RegistrySyncCPU: -1, Healthy: -1}
 	regBefore := registryCPU()
 	began := time.Now()
@@ -154,7 +157,7 @@ func (c ScaleConfig) pollSync(ctx context.Context, res *ScaleResult, gw *gateway
 
 // measureSteady counts the registry calls at proxy and the gateway's CPU over SteadyWindow, from
 // the usage synced.
-func (c ScaleConfig) measureSteady(ctx context.Context, res *ScaleResult, gw *gatewayproc.Gateway, proxy *registryproxy.Proxy, synced proc.Usage) error {
+func (c ScaleConfig) measureSteady(ctx context.Context, res *ScaleResult, gw *gatewayproc.Gateway, proxy CallCounter, synced proc.Usage) error {
 	callsBefore := proxy.Counts()
 	select {
 	case <-time.After(c.SteadyWindow):
