@@ -217,10 +217,10 @@ func (s *suite) scale(ctx context.Context, row *registryRow) error {
 	defer reg.Close()
 	from := 0
 	for _, sz := range sizes {
-		cfg := discovery.ScaleConfig{Services: sz.Services, PerService: sz.PerService, SteadyWindow: 20 * time.Second,
+		cfg := discovery.ScaleConfig{Services: sz.Services, PerService: sz.PerService, SteadyWindow: 20 * time.Second, Settle: 2 * refreshInterval,
 			SyncDeadline: 90 * time.Second, SyncStall: 15 * time.Second, TargetPort: s.stubPort, FirstPort: 50000}
 		if s.opts.Quick {
-			cfg.SteadyWindow = 5 * time.Second
+			cfg.SteadyWindow, cfg.Settle = 5*time.Second, refreshInterval
 		}
 		if err := s.scaleStep(ctx, row, reg, group, cfg, from); err != nil {
 			return err
