@@ -174,7 +174,7 @@ func (c *grpcConn) copyFrames(dst io.Writer, src io.Reader, fromClient bool) {
 	for {
 		f, err := fr.ReadFrame()
 		if err != nil {
-			if flush(dst, rec) == nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			if flush(dst, rec) == nil && isProtocolError(err) {
 				c.p.count("unparsed HTTP/2 connection")
 				_, _ = io.Copy(dst, rec.r)
 			}
@@ -189,6 +189,13 @@ func (c *grpcConn) copyFrames(dst io.Writer, src io.Reader, fromClient bool) {
 			c.account(m, fromClient, at)
 		}
 	}
+}
+
+// isProtocolError tells frames the Framer refused from the connection ending.
+func isProtocolError(err error) bool {
+	var connErr http2.ConnectionError
+	var streamErr http2.StreamError
+	return errors.As(err, &connErr) || errors.As(err, &streamErr) || errors.Is(err, http2.ErrFrameTooLarge)
 }
 
 // flush writes what rec read since the last flush to dst.
@@ -230,9 +237,10 @@ func (c *grpcConn) frameMessages(f http2.Frame, streams map[uint32][]byte) []mes
 			out = append(out, m)
 			buf = buf[5+n:]
 		}
-		streams[id] = buf
-		if f.StreamEnded() {
+		if len(buf) == 0 || f.StreamEnded() {
 			delete(streams, id)
+		} else {
+			streams[id] = buf
 		}
 		return out
 	case *http2.HeadersFrame:

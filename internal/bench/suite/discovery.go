@@ -78,7 +78,7 @@ func (s *suite) discoveryRow(ctx context.Context, row *registryRow, watch *disco
 
 func (s *suite) registryName() string {
 	if s.registry != nil {
-		return "Polaris (Nacos 1.x HTTP API)"
+		return "Polaris"
 	}
 	return "Nacos at " + s.nacos
 }
