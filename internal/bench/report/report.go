@@ -29,7 +29,10 @@ type Scale struct {
 	*discovery.ScaleResult
 	// Registry names the discovery row: the registry and the transport.
 	Registry string
-	Err      error
+	// Push says the registry pushes changes (gRPC): the steady-state request rate is then
+	// judged against pushSteadyGoal.
+	Push bool
+	Err  error
 }
 
 // TrialSet is the change trials of one discovery row.
@@ -149,6 +152,9 @@ func (r *Run) Targets() []Target {
 		if s.ScaleResult != nil {
 			out = append(out, scaleTarget(s))
 		}
+		if s.ScaleResult != nil && s.Push && s.SteadyWindow > 0 {
+			out = append(out, steadyTarget(s))
+		}
 	}
 	return append(out, r.churnTargets()...)
 }
@@ -243,6 +249,15 @@ func scaleTarget(s Scale) Target {
 			"< 10 s", status(s.Sync99 < 10*time.Second)}
 	}
 	return Target{name, fmt.Sprintf("%s to 99%%; %d of %d routed (registry: %d healthy)", Dur(s.Sync99), s.Routed, s.Instances, s.Healthy), "< 10 s", Miss}
+}
+
+// pushSteadyGoal bounds the registry requests per minute at steady state when changes are
+// pushed: the service-list re-read, keep-alives and pushes only.
+const pushSteadyGoal = 100
+
+func steadyTarget(s Scale) Target {
+	return Target{fmt.Sprintf("Registry requests/min at steady state, %d services × %d instances%s", s.Services, s.Instances/max(s.Services, 1), rowSuffix(s.Registry)),
+		fmt.Sprintf("%.0f", s.CallsPerMinute()), fmt.Sprintf("≤ %d", pushSteadyGoal), status(s.Err == nil && s.CallsPerMinute() <= pushSteadyGoal)}
 }
 
 func (r *Run) streamPair(gw string) (direct, m *dataplane.Measurement) {

@@ -163,7 +163,7 @@ func TestGRPCRowBesideHTTP(t *testing.T) {
 		},
 		Scales: []Scale{
 			{Registry: http, ScaleResult: &discovery.ScaleResult{Services: 1000, Instances: 5000, Sync99: 4 * time.Second, Sync: 5 * time.Second}},
-			{Registry: grpc, ScaleResult: &discovery.ScaleResult{Services: 1000, Instances: 5000, Sync99: 2 * time.Second, Sync: 3 * time.Second,
+			{Registry: grpc, Push: true, ScaleResult: &discovery.ScaleResult{Services: 1000, Instances: 5000, Sync99: 2 * time.Second, Sync: 3 * time.Second,
 				SteadyWindow: time.Minute, SteadyTotal: 30, SteadyCalls: map[string]int64{"gRPC ServiceListRequest": 12, "gRPC HealthCheckRequest": 18}}},
 		},
 	}
@@ -175,6 +175,12 @@ func TestGRPCRowBesideHTTP(t *testing.T) {
 		assert.NotContains(t, tg.Name, "by server push — "+http, "HTTP polls: no push goal")
 	}
 	assert.Equal(t, Pass, targetByPrefix(t, targets, "Full sync of 1000 services × 5 instances — "+grpc).Status)
+	steady := targetByPrefix(t, targets, "Registry requests/min at steady state, 1000 services × 5 instances — "+grpc)
+	assert.Equal(t, Pass, steady.Status)
+	assert.Equal(t, "30", steady.Measured)
+	for _, tg := range targets {
+		assert.NotEqual(t, "Registry requests/min at steady state, 1000 services × 5 instances — "+http, tg.Name, "HTTP reads every service: no such goal")
+	}
 
 	md := r.Markdown()
 	assert.Contains(t, md, "| "+http+" | register → routed | 1 |")

@@ -13,6 +13,10 @@ import (
 	"github.com/pixiu-llm/gateway/internal/test/rnacos"
 )
 
+// rnacosStartBudget bounds starting r-nacos, a first build included: a cold cargo build took 17
+// minutes on this 2-core machine (`make bench` builds it ahead, through `make registry`).
+const rnacosStartBudget = 30 * time.Minute
+
 // Transports of the discovery rows.
 const (
 	TransportHTTP = "http"
@@ -65,7 +69,9 @@ func (s *suite) httpRow(watch *discovery.Watch) (*registryRow, func(), error) {
 // grpcRow starts r-nacos and a counting proxy pair in front of it: the Nacos gRPC row.
 func (s *suite) grpcRow(ctx context.Context, watch *discovery.Watch) (*registryRow, func(), error) {
 	s.logf("starting r-nacos %s for the gRPC row", rnacos.Version)
-	srv, err := rnacos.Start(ctx, rnacos.Options{})
+	sctx, cancel := context.WithTimeout(ctx, rnacosStartBudget)
+	defer cancel()
+	srv, err := rnacos.Start(sctx, rnacos.Options{})
 	if err != nil {
 		return nil, nil, fmt.Errorf("start r-nacos: %w", err)
 	}
