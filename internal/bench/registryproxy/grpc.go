@@ -2,6 +2,7 @@ package registryproxy
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -29,6 +30,9 @@ type GRPCProxy struct {
 	observe  func(Response)
 	ln       net.Listener
 	conns    sync.WaitGroup
+	// closing cancels dials to the upstream under way when Close is called.
+	closing context.Context
+	cancel  context.CancelFunc
 
 	mu      sync.Mutex
 	open    map[net.Conn]struct{}
@@ -52,6 +56,7 @@ func StartGRPC(upstream string, observe func(Response)) (*GRPCProxy, error) {
 func ServeGRPC(ln net.Listener, upstream string, observe func(Response)) *GRPCProxy {
 	p := &GRPCProxy{upstream: upstream, observe: observe, ln: ln, open: map[net.Conn]struct{}{},
 		counts: map[string]int64{}, latency: map[string]*load.Histogram{}}
+	p.closing, p.cancel = context.WithCancel(context.Background())
 	p.conns.Go(p.accept)
 	return p
 }
@@ -80,6 +85,7 @@ func (p *GRPCProxy) Latencies() map[string]*load.Histogram {
 // Close stops accepting, cuts every open connection and waits for the proxy's goroutines.
 func (p *GRPCProxy) Close() error {
 	err := p.ln.Close()
+	p.cancel()
 	p.mu.Lock()
 	p.closed = true
 	for c := range p.open {
@@ -124,7 +130,10 @@ func (p *GRPCProxy) relay(client net.Conn) {
 	if !p.track(client) {
 		return
 	}
-	server, err := net.DialTimeout("tcp", p.upstream, 10*time.Second)
+	ctx, cancel := context.WithTimeout(p.closing, 10*time.Second)
+	defer cancel()
+	var d net.Dialer
+	server, err := d.DialContext(ctx, "tcp", p.upstream)
 	if err != nil {
 		return
 	}
