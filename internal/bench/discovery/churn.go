@@ -50,8 +50,8 @@ type ChurnResult struct {
 	// Gateway and Registry are the CPU time the gateway and the registry server used in each
 	// condition (registry: -1 when unknown), to tell the gateway's own work from contention.
 	Gateway, Registry PhaseCPU
-	// PhaseTime is the total length of each condition's phases; Phase the length of one.
-	PhaseTime, Phase time.Duration
+	// PhaseTime is the total length of each condition's phases.
+	PhaseTime time.Duration
 	// Control and Churning are the updates sent in each condition.
 	ControlUpdates, ChurnUpdates UpdateStats
 	// UpdatesApplied counts the endpoint updates the gateway applied while churning (from its
@@ -124,7 +124,7 @@ func RunChurn(ctx context.Context, cfg ChurnConfig, reg, control *Registrar, adm
 	if _, err := run.drive(time.Second); err != nil { // warm-up
 		return nil, err
 	}
-	res := &ChurnResult{UpdatesApplied: -1, PhaseTime: time.Duration(cfg.Rounds) * cfg.Phase, Phase: cfg.Phase}
+	res := &ChurnResult{UpdatesApplied: -1, PhaseTime: time.Duration(cfg.Rounds) * cfg.Phase}
 	run.lastGW, run.lastReg = gatewayCPU(), registryCPU()
 	applied, metricsOK := 0, true
 	for range cfg.Rounds {

@@ -190,14 +190,14 @@ func TestGRPCRowBesideHTTP(t *testing.T) {
 	assert.Contains(t, md, "| 30 (gRPC HealthCheckRequest 18, gRPC ServiceListRequest 12) |")
 }
 
-// A quick run's churning phases are shorter than the re-read interval: the applied-updates
+// A quick run's churning phases add up to less than two re-read intervals: the applied-updates
 // figure says it is not meaningful instead of reporting a bare 0/s.
 func TestQuickChurnAppliedNotMeaningful(t *testing.T) {
-	c := &discovery.ChurnResult{Quiet: *result(100, time.Millisecond, 2*time.Millisecond, time.Second), Phase: time.Second,
+	c := &discovery.ChurnResult{Quiet: *result(100, time.Millisecond, 2*time.Millisecond, time.Second), PhaseTime: 2 * time.Second,
 		UpdatesApplied: 0, ChurnUpdates: discovery.UpdateStats{Sent: 200, Time: 2 * time.Second}}
 	r := &Run{RefreshInterval: 5 * time.Second, Churn: c}
-	assert.Contains(t, r.Markdown(), "0/s, not meaningful here: each churning phase (1.00 s) is shorter than the adapter's re-read interval (5.00 s)")
-	c.Phase = 5 * time.Second
+	assert.Contains(t, r.Markdown(), "0/s, not meaningful here: the churning phases add up to 2.00 s, less than two of the adapter's re-read intervals (5.00 s each)")
+	c.PhaseTime = 10 * time.Second // the full run: 4 rounds of 2.5 s
 	assert.Contains(t, r.Markdown(), "endpoint updates the gateway applied while churning: 0/s (")
 }
 

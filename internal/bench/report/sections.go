@@ -346,9 +346,9 @@ func (r *Run) writeChurn(b *strings.Builder) {
 	w("\n### Churn\n\n")
 	applied := "unknown (gateway metrics unavailable)"
 	switch {
-	case c.Phase > 0 && c.Phase < r.RefreshInterval:
-		applied = fmt.Sprintf("%.0f/s, not meaningful here: each churning phase (%s) is shorter than the adapter's re-read interval (%s), so the gateway may read none of the updates (a -quick run)",
-			max(c.AppliedRate(), 0), Dur(c.Phase), Dur(r.RefreshInterval))
+	case c.PhaseTime > 0 && c.PhaseTime < 2*r.RefreshInterval:
+		applied = fmt.Sprintf("%.0f/s, not meaningful here: the churning phases add up to %s, less than two of the adapter's re-read intervals (%s each), so the gateway may read none of the updates (a -quick run)",
+			max(c.AppliedRate(), 0), Dur(c.PhaseTime), Dur(r.RefreshInterval))
 	case c.AppliedRate() >= 0:
 		applied = fmt.Sprintf("%.0f/s", c.AppliedRate())
 	}
