@@ -1,10 +1,11 @@
 // Command pixiu-bench is the benchmark driver behind `make bench`: it measures the gateway's
 // data plane against a stub upstream (direct, through httputil.ReverseProxy, through the
 // gateway with static and with registry-discovered endpoints, and through variants of the
-// static gateway: auth, consumer limits, model routing, tokenizer) and its discovery path against a
-// real Nacos-protocol registry, then prints a markdown report and writes it to a file.
+// static gateway: auth, consumer limits, model routing, tokenizer) and its discovery path against
+// real Nacos-protocol registries (Polaris over the 1.x HTTP API, r-nacos over gRPC), then prints
+// a markdown report and writes it to a file.
 //
-//	pixiu-bench [-pixiu bin/pixiu] [-out bin/bench-results.md] [-quick] [-nacos host:port]
+//	pixiu-bench [-pixiu bin/pixiu] [-out bin/bench-results.md] [-quick] [-nacos host:port] [-discovery http,grpc]
 //
 // It also runs as its own child processes: `pixiu-bench reverse-proxy -upstream URL` (the
 // ReverseProxy floor) and `pixiu-bench gateway -c FILE -cpuprofile FILE` (the gateway in

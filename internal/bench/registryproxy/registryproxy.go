@@ -1,6 +1,8 @@
 // Package registryproxy sits between the gateway and the Nacos registry: it counts the
 // registry calls the gateway makes and timestamps every service and instance list it hands
-// back, so the benchmark knows when a change first reached the gateway.
+// back, so the benchmark knows when a change first reached the gateway. Proxy speaks the Nacos
+// 1.x HTTP API; GRPCProxy (grpc.go) forwards Nacos gRPC and GRPCPair (pair.go) puts both where a
+// gRPC client looks for them.
 package registryproxy
 
 import (
