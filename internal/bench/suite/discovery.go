@@ -33,11 +33,12 @@ func (s *suite) discovery(ctx context.Context) {
 		{TransportHTTP, func(_ context.Context, w *discovery.Watch) (*registryRow, func(), error) { return s.httpRow(w) }},
 		{TransportGRPC, s.grpcRow},
 	}
-	if _, err := s.scaleSizes(); err != nil {
+	sizes, err := s.scaleSizes()
+	if err != nil {
 		s.fail("discovery", err)
 		return
 	}
-	s.noteScaleLimit()
+	s.noteScaleLimit(sizes)
 	for _, r := range rows {
 		if !s.wantTransport(r.transport) {
 			continue
@@ -196,12 +197,8 @@ func (s *suite) scaleSizes() ([]ScaleSize, error) {
 	return sizes, nil
 }
 
-// noteScaleLimit says, once, when the run leaves out the 10,000-instance step.
-func (s *suite) noteScaleLimit() {
-	sizes, err := s.scaleSizes()
-	if err != nil {
-		return
-	}
+// noteScaleLimit says when the run leaves out the 10,000-instance step.
+func (s *suite) noteScaleLimit(sizes []ScaleSize) {
 	if last := sizes[len(sizes)-1]; last.Services*last.PerService < 10000 {
 		s.note("Scale stopped at %d instances: the 10,000-instance step is not in the default run, which must fit in 10 minutes on 2 cores with every instance heartbeating (run `pixiu-bench -skip-dataplane -scale 1000x5,2000x5`).",
 			last.Services*last.PerService)
