@@ -46,9 +46,10 @@ demo: build
 	$(BIN)/pixiu-demo -pixiu $(BIN)/pixiu -config configs/demo.yaml
 
 # bench runs the whole benchmark suite (docs/benchmarks.md) on this machine in one go: it builds
-# the gateway and the driver (the driver builds the registry server on first use), runs every
-# scenario side by side and writes bin/bench-results.md. BENCH_FLAGS=-quick for a smoke run.
-bench: build
+# the gateway, the driver and the registry servers (Polaris; r-nacos where cargo is present, for
+# the Nacos gRPC row), runs every scenario side by side and writes bin/bench-results.md.
+# BENCH_FLAGS=-quick for a smoke run.
+bench: build registry
 	$(GO) build -o $(BIN)/pixiu-bench ./cmd/pixiu-bench
 	$(BIN)/pixiu-bench -pixiu $(BIN)/pixiu -out $(BIN)/bench-results.md $(BENCH_FLAGS)
 

@@ -1,10 +1,11 @@
 // Command pixiu-bench is the benchmark driver behind `make bench`: it measures the gateway's
 // data plane against a stub upstream (direct, through httputil.ReverseProxy, through the
 // gateway with static and with registry-discovered endpoints, and through variants of the
-// static gateway: auth, consumer limits, model routing, tokenizer) and its discovery path against a
-// real Nacos-protocol registry, then prints a markdown report and writes it to a file.
+// static gateway: auth, consumer limits, model routing, tokenizer) and its discovery path against
+// real Nacos-protocol registries (Polaris over the 1.x HTTP API, r-nacos over gRPC), then prints
+// a markdown report and writes it to a file.
 //
-//	pixiu-bench [-pixiu bin/pixiu] [-out bin/bench-results.md] [-quick] [-nacos host:port]
+//	pixiu-bench [-pixiu bin/pixiu] [-out bin/bench-results.md] [-quick] [-nacos host:port] [-discovery http,grpc]
 //
 // It also runs as its own child processes: `pixiu-bench reverse-proxy -upstream URL` (the
 // ReverseProxy floor) and `pixiu-bench gateway -c FILE -cpuprofile FILE` (the gateway in
@@ -76,6 +77,7 @@ func benchOptions(args []string) (suite.Options, string, error) {
 	skipDiscovery := fs.Bool("skip-discovery", false, "leave out the discovery benchmarks")
 	skipChanges := fs.Bool("skip-changes", false, "leave out the discovery change trials and churn (keep the scale part)")
 	nacos := fs.String("nacos", "", "use this Nacos (host:port) instead of starting Polaris")
+	transports := fs.String("discovery", "http,grpc", "discovery rows to run, comma separated: http (Nacos 1.x API, against Polaris or -nacos), grpc (Nacos gRPC, against an r-nacos the bench starts)")
 	profileDir := fs.String("profile", "", "run every gateway in process with CPU and allocation profiles written to this directory")
 	scales := fs.String("scale", "", "scale benchmark sizes, SERVICESxINSTANCES, comma separated and growing (default 1000x5; 200x5 with -quick)")
 	_ = fs.Parse(args)
@@ -83,6 +85,9 @@ func benchOptions(args []string) (suite.Options, string, error) {
 	opts := suite.Options{Quick: *quick, SkipDataplane: *skipDataplane, SkipDiscovery: *skipDiscovery, SkipChanges: *skipChanges,
 		NacosAddr: *nacos, Command: commandLine(), Log: os.Stderr}
 	var err error
+	if opts.Transports, err = parseTransports(*transports); err != nil {
+		return opts, "", err
+	}
 	if opts.Scales, err = parseScales(*scales); err != nil {
 		return opts, "", err
 	}
@@ -134,6 +139,24 @@ func parseScales(s string) ([]suite.ScaleSize, error) {
 			return nil, fmt.Errorf("-scale %q: want SERVICESxINSTANCES, e.g. 1000x5", part)
 		}
 		out = append(out, sz)
+	}
+	return out, nil
+}
+
+// parseTransports reads -discovery: the discovery rows to run.
+func parseTransports(s string) ([]string, error) {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		switch t := strings.TrimSpace(part); t {
+		case suite.TransportHTTP, suite.TransportGRPC:
+			out = append(out, t)
+		case "":
+		default:
+			return nil, fmt.Errorf("-discovery %q: want http, grpc or both, comma separated", part)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("-discovery %q: name at least one of http, grpc (or use -skip-discovery)", s)
 	}
 	return out, nil
 }

@@ -23,3 +23,18 @@ func TestParseScales(t *testing.T) {
 		assert.ErrorContains(t, err, "SERVICESxINSTANCES", bad)
 	}
 }
+
+func TestParseTransports(t *testing.T) {
+	got, err := parseTransports("http, grpc")
+	require.NoError(t, err)
+	assert.Equal(t, []string{suite.TransportHTTP, suite.TransportGRPC}, got)
+
+	got, err = parseTransports("grpc")
+	require.NoError(t, err)
+	assert.Equal(t, []string{suite.TransportGRPC}, got)
+
+	for _, bad := range []string{"", "udp", "http,polaris"} {
+		_, err := parseTransports(bad)
+		assert.Error(t, err, bad)
+	}
+}

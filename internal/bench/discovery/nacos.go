@@ -41,23 +41,46 @@ func (in Instance) metadata() map[string]string {
 	return md
 }
 
-// Registrar registers and changes instances as a provider would, with the module's one
-// registrar (llmprovider.Registrar, the one `pixiu llm register` uses): ephemeral instances kept
-// alive by heartbeats every 5 s. Polaris health-checks every Nacos instance by heartbeat (TTL
-// 5 s) whatever its ephemeral flag, so instances without heartbeats turn unhealthy, and leave the
-// gateway, after about half a minute.
+// Registrar registers and changes instances as a provider would, with the module's own
+// registrars: over HTTP, llmprovider.Registrar (the one `pixiu llm register` uses): ephemeral
+// instances kept alive by heartbeats every 5 s. Polaris health-checks every Nacos instance by
+// heartbeat (TTL 5 s) whatever its ephemeral flag, so instances without heartbeats turn
+// unhealthy, and leave the gateway, after about half a minute. Over gRPC, a pool of
+// llmprovider.GRPCRegistrar connections (see grpcPool).
 type Registrar struct {
-	reg   *llmprovider.Registrar
+	reg   providerClient
 	group string
 }
 
-// NewRegistrar connects to the registry at addr ("host:port") for group.
+// providerClient is what a registrar does with the registry.
+type providerClient interface {
+	Register(llmprovider.Instance) error
+	Update(llmprovider.Instance) error
+	Deregister(llmprovider.Instance) error
+	Close() error
+}
+
+// registrarTimeout bounds every registry call of a provider.
+const registrarTimeout = 30 * time.Second
+
+// NewRegistrar connects to the registry at addr ("host:port") for group, over the Nacos 1.x HTTP API.
 func NewRegistrar(addr, group string) (*Registrar, error) {
-	reg, err := llmprovider.Connect(llmprovider.NacosOptions{Address: addr, Namespace: Namespace, Timeout: 30 * time.Second})
+	reg, err := llmprovider.Connect(llmprovider.NacosOptions{Address: addr, Namespace: Namespace, Timeout: registrarTimeout})
 	if err != nil {
 		return nil, err
 	}
 	return &Registrar{reg: reg, group: group}, nil
+}
+
+// NewGRPCRegistrar connects to the registry at addr (its HTTP "host:port"; gRPC on port + 1000)
+// for group, over Nacos gRPC, with enough connections to hold perService instances of one
+// service. The instances live as long as the registrar.
+func NewGRPCRegistrar(addr, group string, perService int) (*Registrar, error) {
+	pool, err := newGRPCPool(llmprovider.NacosOptions{Address: addr, Namespace: Namespace, Timeout: registrarTimeout}, perService)
+	if err != nil {
+		return nil, err
+	}
+	return &Registrar{reg: pool, group: group}, nil
 }
 
 // Group is the Nacos group the registrar writes to.
@@ -91,5 +114,6 @@ func (r *Registrar) Deregister(in Instance) error {
 	return nil
 }
 
-// Close stops the heartbeats (the instances then expire in the registry).
+// Close stops the heartbeats (the instances then expire in the registry) or, over gRPC, closes
+// the connections (the registry drops their instances at once).
 func (r *Registrar) Close() { _ = r.reg.Close() }

@@ -19,8 +19,10 @@ import (
 // ScaleConfig shapes the scale benchmark.
 type ScaleConfig struct {
 	Services, PerService int
-	// SteadyWindow is how long registry calls are counted once the gateway is in sync.
-	SteadyWindow time.Duration
+	// SteadyWindow is how long registry calls are counted once the gateway is in sync and
+	// Settle has passed: over gRPC the server answers every new subscription with a push of its
+	// own, which trails the sync by a second or more and is not steady-state traffic.
+	SteadyWindow, Settle time.Duration
 	// SyncDeadline bounds the wait for the full sync; so does SyncStall, once 99% of the
 	// instances are routed, when the count stops growing for that long.
 	SyncDeadline, SyncStall time.Duration
@@ -86,12 +88,15 @@ func (c ScaleConfig) Register(ctx context.Context, reg *Registrar, runID string,
 	return time.Since(began), nil
 }
 
+// CallCounter counts the registry calls a gateway made, by kind.
+type CallCounter interface{ Counts() map[string]int64 }
+
 // MeasureSync starts a gateway with start (which must send its registry calls through proxy),
 // times its full sync by polling count (the endpoints it routes from the registry), then counts
 // registry calls and CPU over the steady window. registryCPU reads the registry server's CPU
 // time (-1: unknown). The caller stops the returned gateway. Falling short of every instance
 // (the registry may report some unhealthy under heartbeat load) is an error only below 99%.
-func (c ScaleConfig) MeasureSync(ctx context.Context, start func() (*gatewayproc.Gateway, error), count func(context.Context) (int, error), proxy *registryproxy.Proxy, registryCPU func() time.Duration) (*ScaleResult, *gatewayproc.Gateway, error) {
+func (c ScaleConfig) MeasureSync(ctx context.Context, start func() (*gatewayproc.Gateway, error), count func(context.Context) (int, error), proxy CallCounter, registryCPU func() time.Duration) (*ScaleResult, *gatewayproc.Gateway, error) {
 	res := &ScaleResult{Services: c.Services, Instances: c.Services * c.PerService, SteadyWindow: c.SteadyWindow, RegistrySyncCPU: -1, Healthy: -1}
 	regBefore := registryCPU()
 	began := time.Now()
@@ -152,14 +157,18 @@ func (c ScaleConfig) pollSync(ctx context.Context, res *ScaleResult, gw *gateway
 	}
 }
 
-// measureSteady counts the registry calls at proxy and the gateway's CPU over SteadyWindow, from
-// the usage synced.
-func (c ScaleConfig) measureSteady(ctx context.Context, res *ScaleResult, gw *gatewayproc.Gateway, proxy *registryproxy.Proxy, synced proc.Usage) error {
+// measureSteady waits Settle, then counts the registry calls at proxy and the gateway's CPU over
+// SteadyWindow.
+func (c ScaleConfig) measureSteady(ctx context.Context, res *ScaleResult, gw *gatewayproc.Gateway, proxy CallCounter, synced proc.Usage) error {
+	if err := sleep(ctx, c.Settle); err != nil {
+		return err
+	}
+	if u, err := gw.Usage(); err == nil {
+		synced = u
+	}
 	callsBefore := proxy.Counts()
-	select {
-	case <-time.After(c.SteadyWindow):
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := sleep(ctx, c.SteadyWindow); err != nil {
+		return err
 	}
 	callsAfter := proxy.Counts()
 	res.SteadyCalls = map[string]int64{}
@@ -176,6 +185,17 @@ func (c ScaleConfig) measureSteady(ctx context.Context, res *ScaleResult, gw *ga
 	res.SteadyCPU = u.CPU - synced.CPU
 	res.PeakRSS, res.RSS = u.PeakRSS, u.RSS
 	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // RoutedFromRegistry counts the endpoints the gateway routes from its registry adapter, from

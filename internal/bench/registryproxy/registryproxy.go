@@ -1,6 +1,8 @@
 // Package registryproxy sits between the gateway and the Nacos registry: it counts the
 // registry calls the gateway makes and timestamps every service and instance list it hands
-// back, so the benchmark knows when a change first reached the gateway.
+// back, so the benchmark knows when a change first reached the gateway. Proxy speaks the Nacos
+// 1.x HTTP API; GRPCProxy (grpc.go) forwards Nacos gRPC and GRPCPair (pair.go) puts both where a
+// gRPC client looks for them.
 package registryproxy
 
 import (
@@ -61,14 +63,20 @@ type Proxy struct {
 // reports the host's first non-loopback address for the registry to push to: the benchmark
 // keeps all traffic on loopback.
 func Start(upstream string, observe func(Response)) (*Proxy, error) {
-	if _, _, err := net.SplitHostPort(upstream); err != nil {
-		return nil, fmt.Errorf("registry proxy: upstream %q is not host:port: %w", upstream, err)
-	}
-	u := &url.URL{Scheme: "http", Host: upstream}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("registry proxy: %w", err)
 	}
+	return Serve(ln, upstream, observe)
+}
+
+// Serve is Start on a listener of the caller's choosing; the proxy closes it.
+func Serve(ln net.Listener, upstream string, observe func(Response)) (*Proxy, error) {
+	if _, _, err := net.SplitHostPort(upstream); err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("registry proxy: upstream %q is not host:port: %w", upstream, err)
+	}
+	u := &url.URL{Scheme: "http", Host: upstream}
 	p := &Proxy{
 		upstream: u,
 		client: &http.Client{
@@ -106,8 +114,12 @@ func (p *Proxy) Counts() map[string]int64 {
 func (p *Proxy) Latencies() map[string]*load.Histogram {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make(map[string]*load.Histogram, len(p.latency))
-	for k, h := range p.latency {
+	return copyHistograms(p.latency)
+}
+
+func copyHistograms(hs map[string]*load.Histogram) map[string]*load.Histogram {
+	out := make(map[string]*load.Histogram, len(hs))
+	for k, h := range hs {
 		c := &load.Histogram{}
 		c.Merge(h)
 		out[k] = c

@@ -27,7 +27,22 @@ type Machine struct {
 // Scale is one scale measurement and whether it failed part way.
 type Scale struct {
 	*discovery.ScaleResult
-	Err error
+	// Registry names the discovery row: the registry and the transport.
+	Registry string
+	// Push says the registry pushes changes (gRPC): the steady-state request rate is then
+	// judged against pushSteadyGoal.
+	Push bool
+	Err  error
+}
+
+// TrialSet is the change trials of one discovery row.
+type TrialSet struct {
+	// Registry names the row: the registry and the transport.
+	Registry string
+	// Push says the registry pushes changes (gRPC): register and deregister are then judged
+	// against a sub-second goal too.
+	Push  bool
+	Steps []discovery.Step
 }
 
 // Run is everything one benchmark run measured.
@@ -45,7 +60,7 @@ type Run struct {
 	// PeakRSS is each proxy process's VmHWM at the end of the data-plane runs.
 	PeakRSS map[string]int64
 
-	Trials []discovery.Step
+	Trials []TrialSet
 	// RefreshInterval is the adapter's full re-read interval in the discovery gateway.
 	RefreshInterval time.Duration
 	Churn           *discovery.ChurnResult
@@ -130,12 +145,15 @@ func (r *Run) Targets() []Target {
 		}
 	}
 	out = append(out, r.variantTargets()...)
-	if len(r.Trials) > 0 {
-		out = append(out, r.discoveryTargets()...)
+	for _, set := range r.Trials {
+		out = append(out, r.discoveryTargets(set)...)
 	}
 	for _, s := range r.Scales {
 		if s.ScaleResult != nil {
 			out = append(out, scaleTarget(s))
+		}
+		if s.ScaleResult != nil && s.Push && s.SteadyWindow > 0 {
+			out = append(out, steadyTarget(s))
 		}
 	}
 	return append(out, r.churnTargets()...)
@@ -220,7 +238,7 @@ func (r *Run) churnTargets() []Target {
 // (heartbeats late under load) the gateway rightly never routes them; if it routes every
 // instance the registry reports healthy, the time to 99% stands for the full sync.
 func scaleTarget(s Scale) Target {
-	name := fmt.Sprintf("Full sync of %d services × %d instances", s.Services, s.Instances/max(s.Services, 1))
+	name := fmt.Sprintf("Full sync of %d services × %d instances", s.Services, s.Instances/max(s.Services, 1)) + rowSuffix(s.Registry)
 	switch {
 	case s.Err != nil || s.Sync99 == 0:
 		return Target{name, "did not complete", "< 10 s", Miss}
@@ -231,6 +249,15 @@ func scaleTarget(s Scale) Target {
 			"< 10 s", status(s.Sync99 < 10*time.Second)}
 	}
 	return Target{name, fmt.Sprintf("%s to 99%%; %d of %d routed (registry: %d healthy)", Dur(s.Sync99), s.Routed, s.Instances, s.Healthy), "< 10 s", Miss}
+}
+
+// pushSteadyGoal bounds the registry requests per minute at steady state when changes are
+// pushed: the service-list re-read, keep-alives and pushes only.
+const pushSteadyGoal = 100
+
+func steadyTarget(s Scale) Target {
+	return Target{fmt.Sprintf("Registry requests/min at steady state, %d services × %d instances%s", s.Services, s.Instances/max(s.Services, 1), rowSuffix(s.Registry)),
+		fmt.Sprintf("%.0f", s.CallsPerMinute()), fmt.Sprintf("≤ %d", pushSteadyGoal), status(s.Err == nil && s.CallsPerMinute() <= pushSteadyGoal)}
 }
 
 func (r *Run) streamPair(gw string) (direct, m *dataplane.Measurement) {
@@ -247,6 +274,14 @@ func (r *Run) streamPair(gw string) (direct, m *dataplane.Measurement) {
 		}
 	}
 	return direct, m
+}
+
+// rowSuffix names a discovery row in a target's name.
+func rowSuffix(registry string) string {
+	if registry == "" {
+		return ""
+	}
+	return " — " + registry
 }
 
 func status(ok bool) string {

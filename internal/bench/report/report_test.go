@@ -125,14 +125,14 @@ func step(kind string, change time.Time, seen, applied time.Duration) discovery.
 
 func TestDiscoveryTargetsSplitRegistryAndGatewayDelay(t *testing.T) {
 	t0 := time.Now()
-	r := &Run{RefreshInterval: 5 * time.Second, Trials: []discovery.Step{
+	r := &Run{RefreshInterval: 5 * time.Second, Trials: []TrialSet{{Steps: []discovery.Step{
 		step(discovery.KindRegister, t0, 2*time.Second, 2*time.Second+500*time.Microsecond),
 		step(discovery.KindRegister, t0, 3*time.Second, 3*time.Second+700*time.Microsecond),
 		step(discovery.KindDeregister, t0, time.Second, time.Second+800*time.Microsecond),
 		// The registry took 20 s, the gateway 6 s after that: longer than a re-read interval.
 		step(discovery.KindLastLeaves, t0, 20*time.Second, 26*time.Second),
 		{Kind: discovery.KindNewService, Change: t0, Err: errors.New("not routed by the deadline")},
-	}}
+	}}}}
 	targets := r.Targets()
 	pushed := targetByPrefix(t, targets, "Change applied after it reached the gateway")
 	assert.Equal(t, Pass, pushed.Status, pushed.Measured)
@@ -143,9 +143,62 @@ func TestDiscoveryTargetsSplitRegistryAndGatewayDelay(t *testing.T) {
 	assert.Contains(t, failed.Measured, "1 of 1 not applied")
 
 	md := r.Markdown()
-	assert.Contains(t, md, "| register → routed | 2 |")
+	assert.Contains(t, md, "|  | register → routed | 2 |")
 	assert.Contains(t, md, "| last read → applied p50 |")
 	assert.Contains(t, md, "not routed by the deadline")
+}
+
+// The gRPC row sits beside the HTTP one: its own table rows, its own targets, and the push goal
+// judged on register and deregister end to end.
+func TestGRPCRowBesideHTTP(t *testing.T) {
+	t0 := time.Now()
+	const http, grpc = "Polaris, HTTP", "r-nacos 0.8.8, gRPC"
+	r := &Run{RefreshInterval: 5 * time.Second,
+		Trials: []TrialSet{
+			{Registry: http, Steps: []discovery.Step{step(discovery.KindRegister, t0, 2*time.Second, 2*time.Second+time.Millisecond)}},
+			{Registry: grpc, Push: true, Steps: []discovery.Step{
+				step(discovery.KindRegister, t0, 600*time.Millisecond, 601*time.Millisecond),
+				step(discovery.KindDeregister, t0, 900*time.Millisecond, 1100*time.Millisecond),
+			}},
+		},
+		Scales: []Scale{
+			{Registry: http, ScaleResult: &discovery.ScaleResult{Services: 1000, Instances: 5000, Sync99: 4 * time.Second, Sync: 5 * time.Second}},
+			{Registry: grpc, Push: true, ScaleResult: &discovery.ScaleResult{Services: 1000, Instances: 5000, Sync99: 2 * time.Second, Sync: 3 * time.Second,
+				SteadyWindow: time.Minute, SteadyTotal: 30, SteadyCalls: map[string]int64{"gRPC ServiceListRequest": 12, "gRPC HealthCheckRequest": 18}}},
+		},
+	}
+	targets := r.Targets()
+	assert.Equal(t, Pass, targetByPrefix(t, targets, discovery.KindRegister+" by server push, end to end — "+grpc).Status)
+	dereg := targetByPrefix(t, targets, discovery.KindDeregister+" by server push, end to end — "+grpc)
+	assert.Equal(t, Miss, dereg.Status, "1.1 s is over the 1 s goal: %s", dereg.Measured)
+	for _, tg := range targets {
+		assert.NotContains(t, tg.Name, "by server push — "+http, "HTTP polls: no push goal")
+	}
+	assert.Equal(t, Pass, targetByPrefix(t, targets, "Full sync of 1000 services × 5 instances — "+grpc).Status)
+	steady := targetByPrefix(t, targets, "Registry requests/min at steady state, 1000 services × 5 instances — "+grpc)
+	assert.Equal(t, Pass, steady.Status)
+	assert.Equal(t, "30", steady.Measured)
+	for _, tg := range targets {
+		assert.NotEqual(t, "Registry requests/min at steady state, 1000 services × 5 instances — "+http, tg.Name, "HTTP reads every service: no such goal")
+	}
+
+	md := r.Markdown()
+	assert.Contains(t, md, "| "+http+" | register → routed | 1 |")
+	assert.Contains(t, md, "| "+grpc+" | register → routed | 1 |")
+	assert.Contains(t, md, "| "+grpc+" | deregister → no traffic | 1 |")
+	assert.Contains(t, md, "| "+grpc+" | 1000 services × 5 = 5000 |")
+	assert.Contains(t, md, "| 30 (gRPC HealthCheckRequest 18, gRPC ServiceListRequest 12) |")
+}
+
+// A quick run's churning phases add up to less than two re-read intervals: the applied-updates
+// figure says it is not meaningful instead of reporting a bare 0/s.
+func TestQuickChurnAppliedNotMeaningful(t *testing.T) {
+	c := &discovery.ChurnResult{Quiet: *result(100, time.Millisecond, 2*time.Millisecond, time.Second), PhaseTime: 2 * time.Second,
+		UpdatesApplied: 0, ChurnUpdates: discovery.UpdateStats{Sent: 200, Time: 2 * time.Second}}
+	r := &Run{RefreshInterval: 5 * time.Second, Churn: c}
+	assert.Contains(t, r.Markdown(), "0/s, not meaningful here: the churning phases add up to 2.00 s, less than two of the adapter's re-read intervals (5.00 s each)")
+	c.PhaseTime = 10 * time.Second // the full run: 4 rounds of 2.5 s
+	assert.Contains(t, r.Markdown(), "endpoint updates the gateway applied while churning: 0/s (")
 }
 
 func TestScaleAndChurnTargets(t *testing.T) {

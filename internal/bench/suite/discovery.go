@@ -2,13 +2,16 @@ package suite
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/pixiu-llm/gateway/internal/bench/discovery"
 	"github.com/pixiu-llm/gateway/internal/bench/gatewayproc"
-	"github.com/pixiu-llm/gateway/internal/bench/registryproxy"
+	"github.com/pixiu-llm/gateway/internal/bench/load"
 	"github.com/pixiu-llm/gateway/internal/bench/report"
+	"github.com/pixiu-llm/gateway/internal/test/rnacos"
 )
 
 // Bounds of the discovery phases, so that a registry that never delivers cannot hold the run.
@@ -20,49 +23,82 @@ const (
 	scaleBudget = 8 * time.Minute
 )
 
-// discovery runs the registry benchmarks, every one with the gateway's registry calls going
-// through a counting proxy.
+// discovery runs the registry benchmarks row by row (see Options.Transports), every one with
+// the gateway's registry traffic going through a counting proxy.
 func (s *suite) discovery(ctx context.Context) {
-	watch := discovery.NewWatch()
-	px, err := registryproxy.Start(s.nacos, watch.Observe)
+	rows := []struct {
+		transport string
+		start     func(context.Context, *discovery.Watch) (*registryRow, func(), error)
+	}{
+		{TransportHTTP, func(_ context.Context, w *discovery.Watch) (*registryRow, func(), error) { return s.httpRow(w) }},
+		{TransportGRPC, s.grpcRow},
+	}
+	sizes, err := s.scaleSizes()
 	if err != nil {
 		s.fail("discovery", err)
 		return
 	}
-	defer px.Close()
+	s.noteScaleLimit(sizes)
+	for _, r := range rows {
+		if !s.wantTransport(r.transport) {
+			continue
+		}
+		watch := discovery.NewWatch()
+		row, stop, err := r.start(ctx, watch)
+		switch {
+		case errors.Is(err, rnacos.ErrNoCargo):
+			s.note("Discovery over gRPC skipped: %v", err)
+			continue
+		case err != nil:
+			s.fail("discovery ("+r.transport+")", err)
+			continue
+		}
+		s.discoveryRow(ctx, row, watch)
+		stop()
+	}
+}
+
+func (s *suite) wantTransport(t string) bool {
+	return len(s.opts.Transports) == 0 || slices.Contains(s.opts.Transports, t)
+}
+
+// discoveryRow runs the change trials (and, over HTTP, the churn) and the scale benchmark
+// against one registry row.
+func (s *suite) discoveryRow(ctx context.Context, row *registryRow, watch *discovery.Watch) {
 	s.run.Settings = append(s.run.Settings,
-		fmt.Sprintf("Discovery: registry %s; the gateway's registry calls pass through a counting proxy; adapter re-read interval %v.", s.registryName(), refreshInterval))
+		fmt.Sprintf("Discovery (%s): registry at %s; the gateway's registry traffic passes through a counting proxy; adapter transport %s, re-read interval %v.", row.label, row.addr, row.transport, refreshInterval))
 	if !s.opts.SkipChanges {
-		if err := s.trialsAndChurn(ctx, px, watch); err != nil {
-			s.fail("discovery trials and churn", err)
+		if err := s.changes(ctx, row, watch); err != nil {
+			s.fail("discovery trials and churn ("+row.label+")", err)
 		}
 	}
-	if err := s.scale(ctx, px); err != nil {
-		s.fail("discovery scale", err)
+	if err := s.scale(ctx, row); err != nil {
+		s.fail("discovery scale ("+row.label+")", err)
 	}
-	s.run.RegistryLatency = px.Latencies()
+	for k, h := range row.proxy.Latencies() {
+		if s.run.RegistryLatency == nil {
+			s.run.RegistryLatency = map[string]*load.Histogram{}
+		}
+		s.run.RegistryLatency[row.label+": "+k] = h
+	}
 }
 
 func (s *suite) registryName() string {
 	if s.registry != nil {
-		return "Polaris " + s.nacos + " (Nacos 1.x HTTP API)"
+		return "Polaris"
 	}
 	return "Nacos at " + s.nacos
 }
 
-func (s *suite) trialsAndChurn(ctx context.Context, px *registryproxy.Proxy, watch *discovery.Watch) error {
+// changes times the registry changes through a gateway watching row; over HTTP, the churn run
+// follows on the same gateway.
+func (s *suite) changes(ctx context.Context, row *registryRow, watch *discovery.Watch) error {
 	group := "bench-discovery-" + s.runID
-	reg, err := discovery.NewRegistrar(s.nacos, group)
+	reg, err := row.registrar(group, 2)
 	if err != nil {
 		return err
 	}
 	defer reg.Close()
-
-	control, err := discovery.NewRegistrar(s.nacos, "bench-control-"+s.runID)
-	if err != nil {
-		return err
-	}
-	defer control.Close()
 
 	trials, churn := s.changeConfigs()
 	adminAddr, err := gatewayproc.FreeAddr()
@@ -73,9 +109,9 @@ func (s *suite) trialsAndChurn(ctx context.Context, px *registryproxy.Proxy, wat
 	if err != nil {
 		return err
 	}
-	gw, err := gatewayproc.Start(ctx, s.gatewayBinary(), s.opts.WorkDir, "gateway-discovery", gatewayproc.Config{
+	gw, err := gatewayproc.Start(ctx, s.gatewayBinary(), s.opts.WorkDir, "gateway-discovery-"+row.transport, gatewayproc.Config{
 		Routes:      append(discovery.TrialRoutes(trials), discovery.Route(discovery.HotCluster)),
-		Registry:    s.registryConfig(px.Addr(), group),
+		Registry:    row.gatewayRegistry(s, group),
 		AdminAddr:   adminAddr,
 		MetricsPort: metricsPort,
 	})
@@ -84,7 +120,21 @@ func (s *suite) trialsAndChurn(ctx context.Context, px *registryproxy.Proxy, wat
 	}
 	defer s.stopChild(gw.Process)
 
-	s.runTrials(ctx, trials, reg, watch, gw)
+	s.run.Trials = append(s.run.Trials, report.TrialSet{Registry: row.label, Push: row.transport == TransportGRPC,
+		Steps: s.runTrials(ctx, trials, reg, watch, gw)})
+	if row.transport != TransportHTTP {
+		return nil
+	}
+	return s.churn(ctx, row, reg, churn, gw, adminAddr, metricsPort)
+}
+
+// churn measures the hot path while endpoints churn, on the trials' gateway.
+func (s *suite) churn(ctx context.Context, row *registryRow, reg *discovery.Registrar, churn discovery.ChurnConfig, gw *gatewayproc.Gateway, adminAddr string, metricsPort int) error {
+	control, err := row.registrar("bench-control-"+s.runID, 1)
+	if err != nil {
+		return err
+	}
+	defer control.Close()
 	s.logf("churn: %d endpoints, %.0f updates/s, hot path at %.0f req/s", churn.Services, churn.UpdatesPerSecond, churn.Rate)
 	cctx, cancel := context.WithTimeout(ctx, churnBudget)
 	defer cancel()
@@ -94,7 +144,7 @@ func (s *suite) trialsAndChurn(ctx context.Context, px *registryproxy.Proxy, wat
 				return u.CPU
 			}
 			return 0
-		}, s.registryCPU)
+		}, row.cpu)
 	if err != nil {
 		return fmt.Errorf("churn: %w", err)
 	}
@@ -117,19 +167,21 @@ func (s *suite) changeConfigs() (discovery.TrialConfig, discovery.ChurnConfig) {
 }
 
 // runTrials times each kind of registry change through gw, within trialsBudget.
-func (s *suite) runTrials(ctx context.Context, trials discovery.TrialConfig, reg *discovery.Registrar, watch *discovery.Watch, gw *gatewayproc.Gateway) {
+func (s *suite) runTrials(ctx context.Context, trials discovery.TrialConfig, reg *discovery.Registrar, watch *discovery.Watch, gw *gatewayproc.Gateway) []discovery.Step {
 	s.logf("discovery: %d trials of each change (%d lanes in parallel)", trials.Lanes*trials.Trials, trials.Lanes)
 	tctx, cancel := context.WithTimeout(ctx, trialsBudget)
 	defer cancel()
-	s.run.Trials = discovery.RunTrials(tctx, trials, reg, watch, gw.URL(), s.runID)
-	for _, st := range s.run.Trials {
+	steps := discovery.RunTrials(tctx, trials, reg, watch, gw.URL(), s.runID)
+	for _, st := range steps {
 		if st.Err != nil {
 			s.logf("  %v", st.Err)
 		}
 	}
+	return steps
 }
 
-func (s *suite) scale(ctx context.Context, px *registryproxy.Proxy) error {
+// scaleSizes are the validated scale steps of the run.
+func (s *suite) scaleSizes() ([]ScaleSize, error) {
 	sizes := s.opts.Scales
 	if len(sizes) == 0 {
 		sizes = []ScaleSize{{1000, 5}}
@@ -139,29 +191,41 @@ func (s *suite) scale(ctx context.Context, px *registryproxy.Proxy) error {
 	}
 	for i, sz := range sizes {
 		if i > 0 && (sz.Services <= sizes[i-1].Services || sz.PerService != sizes[i-1].PerService) {
-			return fmt.Errorf("scale sizes must grow in services with the same instances per service: %v", sizes)
+			return nil, fmt.Errorf("scale sizes must grow in services with the same instances per service: %v", sizes)
 		}
 	}
-	if sizes[len(sizes)-1].Services*sizes[len(sizes)-1].PerService < 10000 {
+	return sizes, nil
+}
+
+// noteScaleLimit says when the run leaves out the 10,000-instance step.
+func (s *suite) noteScaleLimit(sizes []ScaleSize) {
+	if last := sizes[len(sizes)-1]; last.Services*last.PerService < 10000 {
 		s.note("Scale stopped at %d instances: the 10,000-instance step is not in the default run, which must fit in 10 minutes on 2 cores with every instance heartbeating (run `pixiu-bench -skip-dataplane -scale 1000x5,2000x5`).",
-			sizes[len(sizes)-1].Services*sizes[len(sizes)-1].PerService)
+			last.Services*last.PerService)
+	}
+}
+
+func (s *suite) scale(ctx context.Context, row *registryRow) error {
+	sizes, err := s.scaleSizes()
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(len(sizes))*scaleBudget)
 	defer cancel()
 	group := "bench-scale-" + s.runID
-	reg, err := discovery.NewRegistrar(s.nacos, group)
+	reg, err := row.registrar(group, sizes[0].PerService)
 	if err != nil {
 		return err
 	}
 	defer reg.Close()
 	from := 0
 	for _, sz := range sizes {
-		cfg := discovery.ScaleConfig{Services: sz.Services, PerService: sz.PerService, SteadyWindow: 20 * time.Second,
+		cfg := discovery.ScaleConfig{Services: sz.Services, PerService: sz.PerService, SteadyWindow: 20 * time.Second, Settle: 2 * refreshInterval,
 			SyncDeadline: 90 * time.Second, SyncStall: 15 * time.Second, TargetPort: s.stubPort, FirstPort: 50000}
 		if s.opts.Quick {
-			cfg.SteadyWindow = 5 * time.Second
+			cfg.SteadyWindow, cfg.Settle = 5*time.Second, refreshInterval
 		}
-		if err := s.scaleStep(ctx, px, reg, group, cfg, from); err != nil {
+		if err := s.scaleStep(ctx, row, reg, group, cfg, from); err != nil {
 			return err
 		}
 		from = sz.Services
@@ -171,8 +235,8 @@ func (s *suite) scale(ctx context.Context, px *registryproxy.Proxy) error {
 
 // scaleStep registers the services from..cfg.Services-1, starts a fresh gateway on the whole
 // group and measures its sync and steady state.
-func (s *suite) scaleStep(ctx context.Context, px *registryproxy.Proxy, reg *discovery.Registrar, group string, cfg discovery.ScaleConfig, from int) error {
-	s.logf("scale: registering services %d..%d × %d instances", from, cfg.Services-1, cfg.PerService)
+func (s *suite) scaleStep(ctx context.Context, row *registryRow, reg *discovery.Registrar, group string, cfg discovery.ScaleConfig, from int) error {
+	s.logf("scale (%s): registering services %d..%d × %d instances", row.label, from, cfg.Services-1, cfg.PerService)
 	took, err := cfg.Register(ctx, reg, s.runID, from)
 	if err != nil {
 		return err
@@ -184,12 +248,12 @@ func (s *suite) scaleStep(ctx context.Context, px *registryproxy.Proxy, reg *dis
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", metricsPort)
 	s.logf("scale: registered in %v; starting the gateway", took.Round(time.Millisecond))
 	res, gw, err := cfg.MeasureSync(ctx, func() (*gatewayproc.Gateway, error) {
-		return gatewayproc.Start(ctx, s.gatewayBinary(), s.opts.WorkDir, fmt.Sprintf("gateway-scale-%d", cfg.Services*cfg.PerService), gatewayproc.Config{
+		return gatewayproc.Start(ctx, s.gatewayBinary(), s.opts.WorkDir, fmt.Sprintf("gateway-scale-%s-%d", row.transport, cfg.Services*cfg.PerService), gatewayproc.Config{
 			Routes:      []gatewayproc.Route{discovery.Route("scale-0000")},
-			Registry:    s.registryConfig(px.Addr(), group),
+			Registry:    row.gatewayRegistry(s, group),
 			MetricsPort: metricsPort,
 		})
-	}, discovery.RoutedFromRegistry(metricsAddr), px, s.registryCPU)
+	}, discovery.RoutedFromRegistry(metricsAddr), row.proxy, row.cpu)
 	if gw != nil {
 		defer s.stopChild(gw.Process)
 	}
@@ -198,13 +262,13 @@ func (s *suite) scaleStep(ctx context.Context, px *registryproxy.Proxy, reg *dis
 	}
 	res.Register = took
 	if err == nil {
-		if res.Healthy, err = cfg.HealthyInRegistry(ctx, s.nacos, group, s.runID); err != nil {
+		if res.Healthy, err = cfg.HealthyInRegistry(ctx, row.addr, group, s.runID); err != nil {
 			res.Healthy = -1
-			s.note("Scale: counting healthy instances in the registry failed: %v", err)
+			s.note("Scale (%s): counting healthy instances in the registry failed: %v", row.label, err)
 			err = nil
 		}
 	}
-	s.run.Scales = append(s.run.Scales, report.Scale{ScaleResult: res, Err: err})
+	s.run.Scales = append(s.run.Scales, report.Scale{ScaleResult: res, Registry: row.label, Push: row.transport == TransportGRPC, Err: err})
 	s.logf("scale: 99%% routed after %v, all after %v; %d routed, %d healthy in the registry; %.0f registry calls/min at steady state",
 		res.Sync99.Round(time.Millisecond), res.Sync.Round(time.Millisecond), res.Routed, res.Healthy, res.CallsPerMinute())
 	return err

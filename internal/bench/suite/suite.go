@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -43,9 +44,12 @@ type Options struct {
 	// count per service; each step adds services to the previous one's. Default: 1000×5
 	// (200×5 with Quick).
 	Scales []ScaleSize
-	// NacosAddr points the discovery benchmarks at an existing Nacos instead of starting
-	// Polaris (registry CPU is then not reported).
+	// NacosAddr points the data plane's registry gateway and the HTTP discovery row at an
+	// existing Nacos instead of starting Polaris (registry CPU is then not reported).
 	NacosAddr string
+	// Transports are the discovery rows to run: TransportHTTP (against Polaris or NacosAddr)
+	// and TransportGRPC (against an r-nacos the suite starts). Empty: both.
+	Transports []string
 	// Command is recorded in the report.
 	Command string
 	// Log receives progress lines.
@@ -118,7 +122,8 @@ func (s *suite) all(ctx context.Context) error {
 	s.stubPort, _ = strconv.Atoi(port)
 
 	s.nacos = s.opts.NacosAddr
-	if s.nacos == "" {
+	needsPolaris := !s.opts.SkipDataplane || (!s.opts.SkipDiscovery && s.wantTransport(TransportHTTP))
+	if s.nacos == "" && needsPolaris {
 		s.logf("starting the Polaris registry (the first run builds it, about a minute)")
 		// Benchmark data is thrown away: no graceful shutdown.
 		srv, err := polaris.Start(ctx, polaris.Options{StopGrace: -1})
@@ -163,7 +168,7 @@ func (s *suite) scenarios() []dataplane.Scenario {
 	}
 }
 
-// dataplane starts the ReverseProxy and both gateways as child processes and runs every
+// dataplane starts the ReverseProxy and the gateways as child processes and runs every
 // scenario against them and the stub.
 func (s *suite) dataplane(ctx context.Context) error {
 	s.logf("data plane: starting ReverseProxy and gateways")
@@ -188,27 +193,10 @@ func (s *suite) dataplane(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-
-	group := "bench-dataplane-" + s.runID
-	reg, err := discovery.NewRegistrar(s.nacos, group)
+	fromRegistry, stopRegistry, err := s.startRegistryGateway(ctx)
+	defer stopRegistry()
 	if err != nil {
 		return err
-	}
-	defer reg.Close()
-	if err := reg.Register(discovery.Instance{Service: "bench-dataplane", Port: 39000, Cluster: "bench", ID: "stub",
-		TargetPort: s.stubPort}); err != nil {
-		return err
-	}
-	fromRegistry, err := gatewayproc.Start(ctx, s.gatewayBinary(), s.opts.WorkDir, "gateway-registry", gatewayproc.Config{
-		Routes:   []gatewayproc.Route{{Cluster: "bench"}},
-		Registry: s.registryConfig(s.nacos, group),
-	})
-	if err != nil {
-		return err
-	}
-	defer s.stopChild(fromRegistry.Process)
-	if _, err := discovery.NewProber(fromRegistry.URL()).WaitRouted(ctx, "bench", true, nil, time.Now().Add(60*time.Second)); err != nil {
-		return fmt.Errorf("gateway (registry) never routed to the registered stub: %w", err)
 	}
 
 	targets := append([]dataplane.Target{
@@ -221,13 +209,51 @@ func (s *suite) dataplane(ctx context.Context) error {
 		fmt.Sprintf("Data plane: stub upstream in the driver's process; open-loop driver with up to %d requests in flight per path; ReverseProxy, gateway (static), gateway (registry, one endpoint discovered from the registry) and %d gateway variants each run as a child process. Every request carries the same consumer key (Authorization: Bearer), which only the auth variants check.", dataplane.Workers, len(variants)))
 	measurements, err := dataplane.Run(ctx, s.scenarios(), targets, s.logf)
 	s.run.Dataplane = measurements
+	s.recordPeakRSS(targets[1:])
+	return err
+}
+
+// startRegistryGateway registers the stub in the registry and starts a gateway that finds it
+// there, returning once that gateway routes to it. The returned stop is never nil.
+func (s *suite) startRegistryGateway(ctx context.Context) (*gatewayproc.Gateway, func(), error) {
+	var stops []func()
+	stop := func() {
+		for _, f := range slices.Backward(stops) {
+			f()
+		}
+	}
+	group := "bench-dataplane-" + s.runID
+	reg, err := discovery.NewRegistrar(s.nacos, group)
+	if err != nil {
+		return nil, stop, err
+	}
+	stops = append(stops, reg.Close)
+	if err := reg.Register(discovery.Instance{Service: "bench-dataplane", Port: 39000, Cluster: "bench", ID: "stub",
+		TargetPort: s.stubPort}); err != nil {
+		return nil, stop, err
+	}
+	gw, err := gatewayproc.Start(ctx, s.gatewayBinary(), s.opts.WorkDir, "gateway-registry", gatewayproc.Config{
+		Routes:   []gatewayproc.Route{{Cluster: "bench"}},
+		Registry: s.registryConfig(s.nacos, group),
+	})
+	if err != nil {
+		return nil, stop, err
+	}
+	stops = append(stops, func() { s.stopChild(gw.Process) })
+	if _, err := discovery.NewProber(gw.URL()).WaitRouted(ctx, "bench", true, nil, time.Now().Add(60*time.Second)); err != nil {
+		return nil, stop, fmt.Errorf("gateway (registry) never routed to the registered stub: %w", err)
+	}
+	return gw, stop, nil
+}
+
+// recordPeakRSS keeps each proxy process's peak RSS for the report.
+func (s *suite) recordPeakRSS(targets []dataplane.Target) {
 	s.run.PeakRSS = map[string]int64{}
-	for _, t := range targets[1:] {
-		if u, uerr := t.Proc.Usage(); uerr == nil {
+	for _, t := range targets {
+		if u, err := t.Proc.Usage(); err == nil {
 			s.run.PeakRSS[t.Name] = u.PeakRSS
 		}
 	}
-	return err
 }
 
 func (s *suite) gatewayBinary() gatewayproc.Binary {
