@@ -6,15 +6,17 @@ import (
 )
 
 // Config builds the pixiu.yaml text of a test gateway: one listener named "llm" on loopback
-// whose single route sends Prefix to Cluster through HTTPFilters, the static Clusters, and
-// optionally adapters and metrics. Zero fields take the defaults noted.
+// whose routes (by default one, sending Prefix to Cluster) go through HTTPFilters, the static
+// Clusters, and optionally adapters and metrics. Zero fields take the defaults noted.
 type Config struct {
 	// Port is the listener's port; 0 (the default) means a free one.
 	Port int
-	// Prefix is the route's prefix; default /v1.
+	// Prefix is the default route's prefix; default /v1.
 	Prefix string
-	// Cluster is the route's cluster; default chat.
+	// Cluster is the default route's cluster; default chat.
 	Cluster string
+	// Routes, when set, replace the default route.
+	Routes []Route
 	// HTTPFilters default to the LLM proxy with a 5s timeout.
 	HTTPFilters []Filter
 	Clusters    []Cluster
@@ -25,6 +27,12 @@ type Config struct {
 	// Shutdown is the flow-style shutdown_config; default {timeout: 5s, step_timeout: 5s}.
 	Shutdown string
 	Metrics  bool
+}
+
+// Route is one route of the listener; Match and Action are flow-style yaml, such as
+// "{prefix: /static}" and "{cluster: static}".
+type Route struct {
+	Match, Action string
 }
 
 // Filter is an http filter; Config is flow-style yaml such as "{timeout: 5s}", or "" for none.
@@ -57,13 +65,7 @@ func (cl Cluster) YAML() string {
 
 // YAML renders the config.
 func (c Config) YAML() string {
-	prefix, clusterName, filters, shutdown := c.Prefix, c.Cluster, c.HTTPFilters, c.Shutdown
-	if prefix == "" {
-		prefix = "/v1"
-	}
-	if clusterName == "" {
-		clusterName = "chat"
-	}
+	filters, shutdown := c.HTTPFilters, c.Shutdown
 	if len(filters) == 0 {
 		filters = []Filter{ProxyFilter("{timeout: 5s}")}
 	}
@@ -81,10 +83,11 @@ func (c Config) YAML() string {
             config:
               route_config:
                 routes:
-                  - match: {prefix: %s}
-                    route: {cluster: %s}
-              http_filters:
-`, c.Port, prefix, clusterName)
+`, c.Port)
+	for _, r := range c.routes() {
+		fmt.Fprintf(&b, "                  - match: %s\n                    route: %s\n", r.Match, r.Action)
+	}
+	b.WriteString("              http_filters:\n")
 	for _, f := range filters {
 		fmt.Fprintf(&b, "                - name: %s\n", f.Name)
 		if f.Config != "" {
@@ -108,4 +111,19 @@ func (c Config) YAML() string {
 		b.WriteString("metric: {enable: true}\n")
 	}
 	return b.String()
+}
+
+// routes are c.Routes, or the default route from Prefix to Cluster.
+func (c Config) routes() []Route {
+	if len(c.Routes) > 0 {
+		return c.Routes
+	}
+	prefix, clusterName := c.Prefix, c.Cluster
+	if prefix == "" {
+		prefix = "/v1"
+	}
+	if clusterName == "" {
+		clusterName = "chat"
+	}
+	return []Route{{Match: "{prefix: " + prefix + "}", Action: "{cluster: " + clusterName + "}"}}
 }

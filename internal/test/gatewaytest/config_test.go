@@ -29,3 +29,17 @@ func TestConfigRendersAConfigThatLoadsAsBuilt(t *testing.T) {
 	assert.Equal(t, 9002, c.Endpoints[1].Address.Port)
 	assert.True(t, b.Metric.Enable)
 }
+
+func TestConfigRoutesReplaceTheDefaultRoute(t *testing.T) {
+	text := Config{Routes: []Route{
+		{Match: "{prefix: /static}", Action: "{cluster: static}"},
+		{Match: "{prefix: /, headers: [{name: X-Route, values: [ordered]}]}", Action: "{model_routing: true, clusters: [static]}"},
+	}, Clusters: []Cluster{{Name: "static", Endpoints: []string{Endpoint("s", "127.0.0.1:9001", "")}}}}.YAML()
+	doc, err := config.Load("built.yaml", []byte(text))
+	require.NoError(t, err, text)
+	hcm := doc.Bootstrap.StaticResources.Listeners[0].FilterChain.Filters[0].Config
+	routes := hcm["route_config"].(map[string]any)["routes"].([]any)
+	require.Len(t, routes, 2, "no default route besides them:\n%s", text)
+	assert.Equal(t, map[string]any{"cluster": "static"}, routes[0].(map[string]any)["route"])
+	assert.Equal(t, true, routes[1].(map[string]any)["route"].(map[string]any)["model_routing"])
+}
