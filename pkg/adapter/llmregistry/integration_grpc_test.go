@@ -159,6 +159,7 @@ func connectRegistrar(t *testing.T, transport string, opts llmprovider.NacosOpti
 // listener, and when the process is killed (no deregistration) the registry drops its instance
 // with its connection: gone from the gateway by push, not after a heartbeat expiry.
 func TestIntegrationLLMRegisterGRPCGoneWhenKilled(t *testing.T) {
+	t.Parallel()
 	srv := startRNacos(t, rnacos.Options{})
 	group := uniqueGroup(t)
 	up := llmstub.Start(t, llmstub.WithName("child"))

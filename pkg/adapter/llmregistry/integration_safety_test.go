@@ -3,6 +3,7 @@ package llmregistry_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -76,6 +77,7 @@ func nothingListensForPushes(t *testing.T, tg target) {
 // `pixiu llm register` as a separate process: registered, routed, and it holds no UDP socket
 // and no TCP listener; SIGTERM deregisters it.
 func TestIntegrationLLMRegisterListensOnNothing(t *testing.T) {
+	t.Parallel()
 	tg := targets[0]
 	addr := tg.sharedAddr(t)
 	group := uniqueGroup(t)
@@ -115,13 +117,34 @@ func (c *registerChild) output() string {
 	return c.out.String()
 }
 
-// startRegister builds pixiu and runs `pixiu llm register args...` with env added; the process
+// builtPixiu is the pixiu binary the tests run, built once; TestMain removes its dir.
+var builtPixiu struct {
+	once      sync.Once
+	dir, path string
+	err       error
+}
+
+func pixiuBinary(t *testing.T) string {
+	t.Helper()
+	builtPixiu.once.Do(func() {
+		builtPixiu.dir, builtPixiu.err = os.MkdirTemp("", "pixiu-it-")
+		if builtPixiu.err != nil {
+			return
+		}
+		builtPixiu.path = filepath.Join(builtPixiu.dir, "pixiu")
+		if out, err := exec.Command("go", "build", "-o", builtPixiu.path, "../../../cmd/pixiu").CombinedOutput(); err != nil {
+			builtPixiu.err = fmt.Errorf("build pixiu: %w: %s", err, out)
+		}
+	})
+	require.NoError(t, builtPixiu.err)
+	return builtPixiu.path
+}
+
+// startRegister builds pixiu (once) and runs `pixiu llm register args...` with env added; the process
 // is killed at the end of the test.
 func startRegister(t *testing.T, env []string, args ...string) *registerChild {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "pixiu")
-	out, err := exec.Command("go", "build", "-o", bin, "../../../cmd/pixiu").CombinedOutput()
-	require.NoError(t, err, "build pixiu: %s", out)
+	bin := pixiuBinary(t)
 	c := &registerChild{cmd: exec.Command(bin, append([]string{"llm", "register"}, args...)...), done: make(chan struct{})}
 	c.cmd.Env = append(os.Environ(), env...)
 	stdout, err := c.cmd.StdoutPipe()

@@ -8,8 +8,10 @@ package llmregistry_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -107,6 +109,8 @@ var shared = map[string]*sharedServer{serverPolaris: {}, serverRNacos: {}}
 func TestMain(m *testing.M) {
 	// The tests name their registry address explicitly; the override is tested in package nacos.
 	_ = os.Unsetenv("NACOS_ADDRESS")
+	flag.Parse()
+	raiseParallel(scenarioParallel)
 	code := m.Run()
 	for name, s := range shared {
 		if s.stop == nil {
@@ -116,7 +120,24 @@ func TestMain(m *testing.M) {
 			fmt.Fprintf(os.Stderr, "stop %s: %v\n", name, err)
 		}
 	}
+	if builtPixiu.dir != "" {
+		_ = os.RemoveAll(builtPixiu.dir)
+	}
 	os.Exit(code)
+}
+
+// scenarioParallel is how many tests run at once unless -parallel says otherwise. The scenarios
+// mostly wait (re-read intervals, restarts, sleeps), so the default, GOMAXPROCS, would queue
+// them behind each other on a small machine.
+const scenarioParallel = 8
+
+// raiseParallel sets -test.parallel to n when the command line did not set it.
+func raiseParallel(n int) {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		_ = flag.Set("test.parallel", strconv.Itoa(n))
+	}
 }
 
 // sharedAddr returns the address of the package's server of tg's kind, starting it on first
