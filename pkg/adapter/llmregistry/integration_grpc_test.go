@@ -1,10 +1,11 @@
 package llmregistry_test
 
-// Integration tests of the gRPC transport (Nacos 2.x/3.x) against a real r-nacos started by
-// internal/test/rnacos: providers register over gRPC with grpcnaming (their instances live as
-// long as their connection), the gateway watches over gRPC. The gateway re-reads the service
-// list every grpcRefresh; instance changes of a known service must arrive well before that, by
-// push.
+// Integration tests of what only the gRPC transport (Nacos 2.x/3.x) has, against a real r-nacos
+// started by internal/test/rnacos: changes that arrive by push, instances that live as long as
+// their provider's connection, a provider that registers again by itself after a restart; and
+// r-nacos with auth on, over both transports. The behaviour every transport shares is the suite
+// (suite_test.go). Here the gateway re-reads the service list every grpcRefresh; instance
+// changes of a known service must arrive well before that, by push.
 
 import (
 	"context"
