@@ -214,6 +214,9 @@ func (tg target) ownServer(t *testing.T) ownServer {
 			return s.Restart(ctx)
 		}}
 	}
+	if addr := os.Getenv(rnacos.EnvAddr); addr != "" {
+		t.Skipf("%s=%s: this scenario kills and restarts the registry, which needs a local r-nacos", rnacos.EnvAddr, addr)
+	}
 	s := rnacos.StartForTest(t, rnacos.Options{})
 	return ownServer{addr: s.Addr(), kill: s.Kill, restart: func(ctx context.Context, wipe bool) error {
 		if wipe {
