@@ -70,3 +70,19 @@ func TestRegistryAdapterLoadsAsBuilt(t *testing.T) {
 		"protocol": "nacos", "address": "127.0.0.1:8848", "group": "g", "refresh_interval": "500ms",
 	}}, a.Config["registries"])
 }
+
+func TestRoutesReplaceTheDefaultRoute(t *testing.T) {
+	text := gatewayconfig.OneRoute{
+		Routes:   []*model.Router{gatewayconfig.Route("/static", "static"), gatewayconfig.Route("/", "discovered")},
+		Clusters: []*model.ClusterConfig{gatewayconfig.Cluster("static", "", gatewayconfig.Endpoint("s", "127.0.0.1:9001", nil))},
+		Adapters: []*model.Adapter{gatewayconfig.RegistryAdapter(registry.Config{Protocol: "nacos", Address: "127.0.0.1:8848"})},
+	}.YAML()
+	doc, err := config.Load("built.yaml", []byte(text))
+	require.NoError(t, err, text)
+	hcm := doc.Bootstrap.StaticResources.Listeners[0].FilterChain.Filters[0].Config
+	routes := hcm["route_config"].(map[string]any)["routes"].([]any)
+	require.Len(t, routes, 2, text)
+	assert.Equal(t, map[string]any{"prefix": "/static"}, routes[0].(map[string]any)["match"])
+	assert.Equal(t, map[string]any{"cluster": "discovered"}, routes[1].(map[string]any)["route"])
+	assert.NotContains(t, text, "cluster: chat", "the default route is gone")
+}

@@ -23,6 +23,8 @@ type OneRoute struct {
 	Prefix string
 	// Cluster is the route's cluster; default chat.
 	Cluster string
+	// Routes, when set, replace the route from Prefix to Cluster.
+	Routes []*model.Router
 	// Filters default to the LLM proxy with a 5s timeout.
 	Filters []*model.HTTPFilter
 	// Listener holds the listener's timeouts and access log; zero fields take the gateway's defaults.
@@ -49,7 +51,11 @@ func (c OneRoute) Bootstrap() *model.Bootstrap {
 	if shutdown == nil {
 		shutdown = Shutdown(5*time.Second, 5*time.Second)
 	}
-	l := Listener(ListenerName, c.Port, []*model.Router{Route(prefix, cluster)}, filters...)
+	routes := c.Routes
+	if len(routes) == 0 {
+		routes = []*model.Router{Route(prefix, cluster)}
+	}
+	l := Listener(ListenerName, c.Port, routes, filters...)
 	l.Config = c.Listener
 	return &model.Bootstrap{
 		StaticResources: model.StaticResources{

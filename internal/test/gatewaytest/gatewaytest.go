@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"testing"
 	"time"
@@ -71,16 +70,4 @@ func (g *Gateway) URL(listener string) string {
 		panic(fmt.Sprintf("gatewaytest: no listener %q", listener))
 	}
 	return "http://" + addr.String()
-}
-
-// Endpoint renders one static endpoint, an item of a cluster's `endpoints:` list indented for
-// static_resources.clusters[].endpoints, that dials hostPort; llmMeta is flow-style yaml such as
-// "{fallback: true}", or "" for none.
-func Endpoint(id, hostPort, llmMeta string) string {
-	host, port, _ := net.SplitHostPort(hostPort)
-	s := fmt.Sprintf("        - id: %s\n          socket_address: {address: %s, port: %s}\n", id, host, port)
-	if llmMeta != "" {
-		s += "          llm_meta: " + llmMeta + "\n"
-	}
-	return s
 }

@@ -33,6 +33,20 @@ func StartForTest(t testing.TB, opts Options) *Server {
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	s, err := Start(ctx, opts)
+	RequireStarted(t, err)
+	t.Cleanup(func() {
+		if err := s.Stop(); err != nil {
+			t.Errorf("stop r-nacos: %v", err)
+		}
+	})
+	return s
+}
+
+// RequireStarted ends the test when err, returned by Start, says r-nacos is not running: without
+// cargo (and no cached binary) the test is skipped naming what is missing, or fails when
+// CI=true: CI must run every test. Any other error fails the test.
+func RequireStarted(t testing.TB, err error) {
+	t.Helper()
 	if errors.Is(err, ErrNoCargo) {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("CI=true and r-nacos cannot be built: %v", err)
@@ -42,10 +56,4 @@ func StartForTest(t testing.TB, opts Options) *Server {
 	if err != nil {
 		t.Fatalf("cannot start r-nacos: %v", err)
 	}
-	t.Cleanup(func() {
-		if err := s.Stop(); err != nil {
-			t.Errorf("stop r-nacos: %v", err)
-		}
-	})
-	return s
 }

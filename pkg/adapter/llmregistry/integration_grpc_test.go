@@ -1,16 +1,15 @@
 package llmregistry_test
 
-// Integration tests of the gRPC transport (Nacos 2.x/3.x) against a real r-nacos started by
-// internal/test/rnacos: providers register over gRPC with grpcnaming (their instances live as
-// long as their connection), the gateway watches over gRPC. The gateway re-reads the service
-// list every grpcRefresh; instance changes of a known service must arrive well before that, by
-// push.
+// Integration tests of what only the gRPC transport (Nacos 2.x/3.x) has, against a real r-nacos
+// started by internal/test/rnacos: changes that arrive by push, instances that live as long as
+// their provider's connection, a provider that registers again by itself after a restart; and
+// r-nacos with auth on, over both transports. The behaviour every transport shares is the suite
+// (suite_test.go). Here the gateway re-reads the service list every grpcRefresh; instance
+// changes of a known service must arrive well before that, by push.
 
 import (
 	"context"
-	"fmt"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,12 +19,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/pixiu-llm/gateway/internal/test/llmstub"
 	"github.com/pixiu-llm/gateway/internal/test/rnacos"
 	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
 	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry/nacos/grpcnaming"
+	"github.com/pixiu-llm/gateway/pkg/llmprovider"
 )
 
 // grpcRefresh is the service-list re-read interval of the gRPC tests: the default, so that a
@@ -34,25 +33,6 @@ const grpcRefresh = 5 * time.Second
 
 // pushBound is the generous bound of a change that must arrive by push.
 const pushBound = 3500 * time.Millisecond
-
-// registryYAML is what a test's registry config adds to or changes in gatewayYAML.
-type registryYAML struct {
-	transport, username, password string
-	refresh                       time.Duration
-}
-
-// startGatewayOver starts a gateway like startGateway whose registry config is changed by r.
-func startGatewayOver(t *testing.T, r registryYAML, registryAddr, group, clusterName string, static *llmstub.Stub) *testGateway {
-	t.Helper()
-	_, staticPort, _ := strings.Cut(static.Addr(), ":")
-	yaml := fmt.Sprintf(gatewayYAML, clusterName, staticPort, registryAddr, group, r.refresh)
-	extra := "            protocol: nacos\n            transport: " + r.transport + "\n"
-	if r.username != "" {
-		extra += "            username: " + r.username + "\n            password: " + r.password + "\n"
-	}
-	yaml = strings.Replace(yaml, "            protocol: nacos\n", extra, 1)
-	return startGatewayYAML(t, yaml)
-}
 
 // startRNacos starts an r-nacos for the test (skipped with -short, or without cargo unless
 // CI=true).
@@ -95,7 +75,7 @@ func TestIntegrationGRPCChangesArriveByPush(t *testing.T) {
 	srv := startRNacos(t, rnacos.Options{})
 	group := uniqueGroup(t)
 	a, b := llmstub.Start(t, llmstub.WithName("one")), llmstub.Start(t, llmstub.WithName("two"))
-	g := startGatewayOver(t, registryYAML{transport: "grpc", refresh: grpcRefresh}, srv.Addr(), group, "chat", llmstub.Start(t))
+	g := startGatewayOver(t, registryConfig{transport: "grpc", refresh: grpcRefresh}, srv.Addr(), group, "chat", llmstub.Start(t))
 	first, second := grpcProvider(t, srv.Addr(), grpcnaming.Config{}), grpcProvider(t, srv.Addr(), grpcnaming.Config{})
 
 	began := time.Now()
@@ -123,60 +103,69 @@ func TestIntegrationGRPCChangesArriveByPush(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, code)
 }
 
-func TestIntegrationGRPCAuth(t *testing.T) {
+// With r-nacos's auth on, a provider and a gateway with the right credentials work over both
+// transports; a gateway with a wrong password does not, and neither password reaches its error
+// or the logs.
+func TestIntegrationRNacosAuth(t *testing.T) {
 	t.Parallel()
 	const user, password = "pixiu-admin", "s3cret-Passw0rd"
 	srv := startRNacos(t, rnacos.Options{Username: user, Password: password})
-	group := uniqueGroup(t)
-	up := llmstub.Start(t, llmstub.WithName("authed"))
-	provider := grpcProvider(t, srv.Addr(), grpcnaming.Config{Username: user, Password: password})
-	require.NoError(t, provider.Register(stubInstance("authed-svc", group, up, meta("cluster", "chat", "id", "authed"))))
+	for _, transport := range []string{"http", "grpc"} {
+		t.Run(transport, func(t *testing.T) {
+			t.Parallel()
+			group := uniqueGroup(t)
+			up := llmstub.Start(t, llmstub.WithName("authed"))
+			opts := llmprovider.NacosOptions{Address: srv.Addr(), Namespace: "public", Username: user, Password: password, Timeout: 3 * time.Second}
+			reg := connectRegistrar(t, transport, opts)
+			require.NoError(t, reg.Register(providerInstance("authed-svc", group, up, meta("cluster", "chat", "id", "authed"))))
 
-	good := startGatewayOver(t, registryYAML{transport: "grpc", username: user, password: password, refresh: grpcRefresh},
-		srv.Addr(), group, "chat", llmstub.Start(t))
-	require.Eventually(t, func() bool { return good.hasMember("chat", "authed") }, discoveryBound, poll)
+			good := startGatewayOver(t, registryConfig{transport: transport, username: user, password: password, refresh: refreshInterval},
+				srv.Addr(), group, "chat", llmstub.Start(t))
+			require.Eventually(t, func() bool { return good.hasMember("chat", "authed") }, discoveryBound, poll)
 
-	const wrong = "wrong-Passw0rd"
-	bad := startGatewayOver(t, registryYAML{transport: "grpc", username: user, password: wrong, refresh: grpcRefresh},
-		srv.Addr(), group, "chat", llmstub.Start(t))
-	require.Eventually(t, func() bool { return bad.adapter.Status()[0].LastError != "" }, discoveryBound, poll)
-	st := bad.adapter.Status()[0]
-	t.Logf("wrong password: %s", st.LastError)
-	assert.Contains(t, st.LastError, srv.Addr(), "the error names the registry address")
-	assert.False(t, st.Reachable)
-	assert.False(t, bad.hasMember("chat", "authed"))
-	for _, text := range []string{st.LastError, bad.logs.String(), good.logs.String()} {
-		assert.NotContains(t, text, wrong)
-		assert.NotContains(t, text, password)
+			const wrong = "wrong-Passw0rd"
+			bad := startGatewayOver(t, registryConfig{transport: transport, username: user, password: wrong, refresh: refreshInterval},
+				srv.Addr(), group, "chat", llmstub.Start(t))
+			require.Eventually(t, func() bool { return bad.adapter.Status()[0].LastError != "" }, discoveryBound, poll)
+			st := bad.adapter.Status()[0]
+			t.Logf("wrong password: %s", st.LastError)
+			assert.Contains(t, st.LastError, srv.Addr(), "the error names the registry address")
+			assert.False(t, st.Reachable)
+			assert.False(t, bad.hasMember("chat", "authed"))
+			for _, text := range []string{st.LastError, bad.logs.String(), good.logs.String()} {
+				assert.NotContains(t, text, wrong)
+				assert.NotContains(t, text, password)
+			}
+		})
 	}
 }
 
-// With a gateway watching over gRPC and a provider registered over gRPC in this process, the
-// process holds no UDP socket and nothing answers a dump request. Not parallel: the check sees
-// the whole process.
-func TestIntegrationGRPCNothingListens(t *testing.T) {
-	srv := startRNacos(t, rnacos.Options{})
-	group := uniqueGroup(t)
-	up := llmstub.Start(t, llmstub.WithName("quiet"), llmstub.WithAPIKey("sk-never-dumped"))
-	g := startGatewayOver(t, registryYAML{transport: "grpc", refresh: grpcRefresh}, srv.Addr(), group, "chat", llmstub.Start(t))
-	provider := grpcProvider(t, srv.Addr(), grpcnaming.Config{})
-	require.NoError(t, provider.Register(stubInstance("quiet-svc", group, up,
-		meta("cluster", "chat", "id", "quiet", "llm-meta.api_key", "sk-never-dumped"))))
-	require.Eventually(t, func() bool { return g.hasMember("chat", "quiet") }, discoveryBound, poll)
-	code, body := g.chat(t, "/v1/chat/completions")
-	require.Equal(t, http.StatusOK, code, body)
-	assertNothingAnswers(t, os.Getpid(), false)
+// connectRegistrar connects the registrar of `pixiu llm register --transport transport`; it is
+// closed at the end of the test.
+func connectRegistrar(t *testing.T, transport string, opts llmprovider.NacosOptions) registrar {
+	t.Helper()
+	var reg registrar
+	var err error
+	if transport == "grpc" {
+		reg, err = llmprovider.ConnectGRPC(opts)
+	} else {
+		reg, err = llmprovider.Connect(opts)
+	}
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = reg.Close() })
+	return reg
 }
 
 // `pixiu llm register --transport grpc`: routed while it runs, it holds no UDP socket and no TCP
 // listener, and when the process is killed (no deregistration) the registry drops its instance
 // with its connection: gone from the gateway by push, not after a heartbeat expiry.
 func TestIntegrationLLMRegisterGRPCGoneWhenKilled(t *testing.T) {
+	t.Parallel()
 	srv := startRNacos(t, rnacos.Options{})
 	group := uniqueGroup(t)
 	up := llmstub.Start(t, llmstub.WithName("child"))
 	host, port, _ := strings.Cut(up.Addr(), ":")
-	g := startGatewayOver(t, registryYAML{transport: "grpc", refresh: grpcRefresh}, srv.Addr(), group, "chat", llmstub.Start(t))
+	g := startGatewayOver(t, registryConfig{transport: "grpc", refresh: grpcRefresh}, srv.Addr(), group, "chat", llmstub.Start(t))
 	child := startRegister(t, nil, "--transport", "grpc", "--nacos", srv.Addr(), "--group", group,
 		"--service", "child-svc", "--cluster", "chat", "--id", "child", "--ip", host, "--port", port)
 	require.Eventually(t, func() bool { return g.hasMember("chat", "child") }, discoveryBound, poll, child.output())
@@ -191,27 +180,6 @@ func TestIntegrationLLMRegisterGRPCGoneWhenKilled(t *testing.T) {
 	assert.Less(t, took, pushBound+2*time.Second, "connection dropped, empty list pushed and confirmed")
 }
 
-// Stop of a gateway watching over gRPC closes its client and leaves no goroutine behind. Not
-// parallel: goleak looks at the whole process.
-func TestIntegrationGRPCStopLeavesNoGoroutines(t *testing.T) {
-	srv := startRNacos(t, rnacos.Options{})
-	group := uniqueGroup(t)
-	up, static := llmstub.Start(t, llmstub.WithName("leak")), llmstub.Start(t)
-	provider := grpcProvider(t, srv.Addr(), grpcnaming.Config{})
-	require.NoError(t, provider.Register(stubInstance("leak-svc", group, up, meta("cluster", "chat", "id", "leak"))))
-
-	opts := []goleak.Option{goleak.IgnoreCurrent()}
-	func() {
-		g := startGatewayOver(t, registryYAML{transport: "grpc", refresh: grpcRefresh}, srv.Addr(), group, "chat", static)
-		require.Eventually(t, func() bool { return g.hasMember("chat", "leak") }, discoveryBound, poll)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, g.Shutdown(ctx))
-		g.client.CloseIdleConnections()
-	}()
-	goleak.VerifyNone(t, opts...)
-}
-
 // The registry restarts with its store wiped; the provider's client reconnects and registers its
 // instance again by itself, the gateway's client reconnects and subscribes again. Meanwhile
 // 5 requests/s through the gateway: none fails.
@@ -220,7 +188,7 @@ func TestReconnectGRPCRegistryRestartsWiped(t *testing.T) {
 	srv := startRNacos(t, rnacos.Options{})
 	group := uniqueGroup(t)
 	up := llmstub.Start(t, llmstub.WithName("survivor"))
-	g := startGatewayOver(t, registryYAML{transport: "grpc", refresh: grpcRefresh}, srv.Addr(), group, "chat", llmstub.Start(t))
+	g := startGatewayOver(t, registryConfig{transport: "grpc", refresh: grpcRefresh}, srv.Addr(), group, "chat", llmstub.Start(t))
 	provider := grpcProvider(t, srv.Addr(), grpcnaming.Config{})
 	require.NoError(t, provider.Register(stubInstance("survivor-svc", group, up, meta("cluster", "chat", "id", "survivor"))))
 	require.Eventually(t, func() bool { return g.hasMember("chat", "survivor") }, discoveryBound, poll)

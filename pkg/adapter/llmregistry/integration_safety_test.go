@@ -3,6 +3,7 @@ package llmregistry_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -56,14 +57,15 @@ func TestSocketCheckSeesAUDPSocket(t *testing.T) {
 	assert.True(t, found, "own socket on port %d not found in %s", conn.LocalAddr().(*net.UDPAddr).Port, sockets.Describe(udp))
 }
 
-// After discovery, with a gateway watching and a provider heartbeating in this process, the
-// process holds no UDP socket and nothing answers a dump request.
-func TestIntegrationNothingListensForPushes(t *testing.T) {
-	addr := sharedRegistry(t)
+// After discovery, with a gateway watching and a provider registered (heartbeating over HTTP,
+// connected over gRPC) in this process, the process holds no UDP socket and nothing answers a
+// dump request.
+func nothingListensForPushes(t *testing.T, tg target) {
+	addr := tg.sharedAddr(t)
 	group := uniqueGroup(t)
 	up := llmstub.Start(t, llmstub.WithName("quiet"), llmstub.WithAPIKey("sk-never-dumped"))
-	g := startGateway(t, addr, group, "chat", llmstub.Start(t))
-	p := newProvider(t, addr, group)
+	g := startGatewayOver(t, tg.registry(), addr, group, "chat", llmstub.Start(t))
+	p := newProvider(t, tg, addr, group)
 	p.register("quiet-svc", up, meta("cluster", "chat", "id", "quiet", "llm-meta.api_key", "sk-never-dumped"))
 	require.Eventually(t, func() bool { return g.hasMember("chat", "quiet") }, discoveryBound, poll)
 	code, body := g.chat(t, "/v1/chat/completions")
@@ -75,11 +77,13 @@ func TestIntegrationNothingListensForPushes(t *testing.T) {
 // `pixiu llm register` as a separate process: registered, routed, and it holds no UDP socket
 // and no TCP listener; SIGTERM deregisters it.
 func TestIntegrationLLMRegisterListensOnNothing(t *testing.T) {
-	addr := sharedRegistry(t)
+	t.Parallel()
+	tg := targets[0]
+	addr := tg.sharedAddr(t)
 	group := uniqueGroup(t)
 	up := llmstub.Start(t, llmstub.WithName("child"), llmstub.WithAPIKey("sk-child"))
 	host, port, _ := strings.Cut(up.Addr(), ":")
-	g := startGateway(t, addr, group, "chat", llmstub.Start(t))
+	g := startGatewayOver(t, tg.registry(), addr, group, "chat", llmstub.Start(t))
 	child := startRegister(t, []string{"CHILD_KEY=sk-child"}, "--nacos", addr, "--group", group, "--service", "child-svc",
 		"--cluster", "chat", "--id", "child", "--ip", host, "--port", port, "--api-key-env", "CHILD_KEY")
 
@@ -113,13 +117,34 @@ func (c *registerChild) output() string {
 	return c.out.String()
 }
 
-// startRegister builds pixiu and runs `pixiu llm register args...` with env added; the process
+// builtPixiu is the pixiu binary the tests run, built once; TestMain removes its dir.
+var builtPixiu struct {
+	once      sync.Once
+	dir, path string
+	err       error
+}
+
+func pixiuBinary(t *testing.T) string {
+	t.Helper()
+	builtPixiu.once.Do(func() {
+		builtPixiu.dir, builtPixiu.err = os.MkdirTemp("", "pixiu-it-")
+		if builtPixiu.err != nil {
+			return
+		}
+		builtPixiu.path = filepath.Join(builtPixiu.dir, "pixiu")
+		if out, err := exec.Command("go", "build", "-o", builtPixiu.path, "../../../cmd/pixiu").CombinedOutput(); err != nil {
+			builtPixiu.err = fmt.Errorf("build pixiu: %w: %s", err, out)
+		}
+	})
+	require.NoError(t, builtPixiu.err)
+	return builtPixiu.path
+}
+
+// startRegister builds pixiu (once) and runs `pixiu llm register args...` with env added; the process
 // is killed at the end of the test.
 func startRegister(t *testing.T, env []string, args ...string) *registerChild {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "pixiu")
-	out, err := exec.Command("go", "build", "-o", bin, "../../../cmd/pixiu").CombinedOutput()
-	require.NoError(t, err, "build pixiu: %s", out)
+	bin := pixiuBinary(t)
 	c := &registerChild{cmd: exec.Command(bin, append([]string{"llm", "register"}, args...)...), done: make(chan struct{})}
 	c.cmd.Env = append(os.Environ(), env...)
 	stdout, err := c.cmd.StdoutPipe()
@@ -142,14 +167,15 @@ func startRegister(t *testing.T, env []string, args ...string) *registerChild {
 // The registry restarts with its store wiped while the provider stays up and registers again
 // 8 s later (as its heartbeat or `pixiu llm register`'s check would; its own heartbeat is set
 // far apart so the moment is the test's). Meanwhile 10 requests/s through the gateway: none
-// fails, and the state is shown in the admin status.
-func TestIntegrationRegistryRestartsEmpty(t *testing.T) {
-	t.Parallel()
-	reg := ownRegistry(t)
+// fails, and the state is shown in the admin status. The provider registers over HTTP on every
+// target: a gRPC registrar registers again by itself as soon as it reconnects, so the registry
+// would not stay empty (TestReconnectGRPCRegistryRestartsWiped checks that case).
+func registryRestartsEmpty(t *testing.T, tg target) {
+	reg := tg.ownServer(t)
 	group := uniqueGroup(t)
 	up := llmstub.Start(t, llmstub.WithName("survivor"))
-	g := startGateway(t, reg.Addr(), group, "chat", llmstub.Start(t))
-	p := newProviderBeating(t, reg.Addr(), group, time.Minute)
+	g := startGatewayOver(t, tg.registry(), reg.addr, group, "chat", llmstub.Start(t))
+	p := newHTTPProvider(t, reg.addr, group, time.Minute)
 	p.register("survivor-svc", up, meta("cluster", "chat", "id", "survivor"))
 	require.Eventually(t, func() bool { return g.hasMember("chat", "survivor") }, discoveryBound, poll)
 
@@ -158,7 +184,7 @@ func TestIntegrationRegistryRestartsEmpty(t *testing.T) {
 	wctx, wcancel := context.WithTimeout(context.Background(), time.Minute)
 	defer wcancel()
 	restarted := time.Now()
-	require.NoError(t, reg.RestartWiped(wctx))
+	require.NoError(t, reg.restart(wctx, true))
 	// The gateway notices the registry forgot the service, and keeps routing it.
 	require.Eventually(t, func() bool { return g.adapter.Status()[0].Forgotten != nil }, discoveryBound, poll)
 	st := g.adapter.Status()[0]
@@ -167,7 +193,7 @@ func TestIntegrationRegistryRestartsEmpty(t *testing.T) {
 
 	// The registry stays empty until the provider registers again.
 	time.Sleep(time.Until(restarted.Add(8 * time.Second)))
-	probe, err := llmprovider.Connect(llmprovider.NacosOptions{Address: reg.Addr(), Namespace: "public"})
+	probe, err := llmprovider.Connect(llmprovider.NacosOptions{Address: reg.addr, Namespace: "public"})
 	require.NoError(t, err)
 	defer probe.Close()
 	present, err := probe.Present(p.instance("survivor-svc", up, nil))

@@ -1,13 +1,12 @@
 package llmregistry_test
 
-// Integration tests: a whole gateway built in-process discovers providers that
-// llmprovider.Registrar (the registrar of `pixiu llm register`) registers in a real
-// Nacos-protocol registry (Polaris, started by internal/test/polaris; or any
-// Nacos named by $PIXIU_TEST_NACOS_ADDR) and routes HTTP to llmstub upstreams.
+// Integration scenarios (run on every target by suite_test.go): a whole gateway built in-process
+// discovers providers that the registrars of `pixiu llm register` register in a real
+// Nacos-protocol registry (Polaris started by internal/test/polaris, r-nacos started by
+// internal/test/rnacos), and routes HTTP to llmstub upstreams.
 //
 // They run under a plain `go test` (and so under `make test`); `go test -short` skips them.
-// One registry server is shared by the package; each test uses its own group, so tests run in
-// parallel. Tests that kill the registry start their own. IT_LOGS=1 prints every gateway's log.
+// IT_LOGS=1 prints every gateway's log.
 
 import (
 	"context"
@@ -26,12 +25,14 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/pixiu-llm/gateway/internal/test/gatewayconfig"
 	"github.com/pixiu-llm/gateway/internal/test/gatewaytest"
 	"github.com/pixiu-llm/gateway/internal/test/llmstub"
 	"github.com/pixiu-llm/gateway/internal/test/logcapture"
-	"github.com/pixiu-llm/gateway/internal/test/polaris"
 	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry"
+	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
 	"github.com/pixiu-llm/gateway/pkg/llmprovider"
+	"github.com/pixiu-llm/gateway/pkg/model"
 	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry"
 	"github.com/pixiu-llm/gateway/pkg/server"
 )
@@ -46,132 +47,153 @@ const (
 	poll           = 20 * time.Millisecond
 )
 
-var shared struct {
-	once sync.Once
-	srv  *polaris.Server
-	addr string
-	err  error
-}
-
-func TestMain(m *testing.M) {
-	// The tests name their registry address explicitly; the override is tested in package nacos.
-	_ = os.Unsetenv("NACOS_ADDRESS")
-	code := m.Run()
-	if shared.srv != nil {
-		if err := shared.srv.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stop polaris:", err)
-		}
-	}
-	os.Exit(code)
-}
-
-// sharedRegistry returns the address of the package's registry, starting it on first use.
-func sharedRegistry(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("-short: needs the registry server")
-	}
-	if addr := os.Getenv(polaris.EnvAddr); addr != "" {
-		return addr
-	}
-	shared.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-		defer cancel()
-		shared.srv, shared.err = polaris.Start(ctx, polaris.Options{StopGrace: -1})
-		if shared.err == nil {
-			shared.addr = shared.srv.Addr()
-		}
-	})
-	if shared.err != nil {
-		t.Fatalf("cannot start the Polaris registry (set %s to use an existing Nacos): %v", polaris.EnvAddr, shared.err)
-	}
-	return shared.addr
-}
-
-// ownRegistry starts a registry only this test uses, for tests that kill it.
-func ownRegistry(t *testing.T) *polaris.Server {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("-short: needs the registry server")
-	}
-	return polaris.StartForTest(t)
-}
-
 // uniqueGroup isolates a test's services from the other tests on the shared registry.
 func uniqueGroup(t *testing.T) string {
 	return fmt.Sprintf("it-%s-%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), rand.IntN(1_000_000))
 }
 
-// provider registers instances the way an LLM provider does, with the registrar of
-// `pixiu llm register` (heartbeats, no listening socket).
+// registrar is what a provider registers through: llmprovider.Registrar over HTTP (heartbeats),
+// llmprovider.GRPCRegistrar over gRPC (instances live as long as its connection).
+type registrar interface {
+	Register(llmprovider.Instance) error
+	Deregister(llmprovider.Instance) error
+	Close() error
+}
+
+// provider registers instances the way an LLM provider does, with the registrar of `pixiu llm
+// register` (no listening socket).
 type provider struct {
 	t     *testing.T
-	reg   *llmprovider.Registrar
 	group string
-	mu    sync.Mutex
-	live  map[string]llmprovider.Instance
+	// http is the registrar over HTTP; nil over gRPC, where connect makes one registrar per
+	// instance of a service, since a gRPC registrar holds one instance per service.
+	http    *llmprovider.Registrar
+	connect func() (*llmprovider.GRPCRegistrar, error)
+	mu      sync.Mutex
+	grpc    []*llmprovider.GRPCRegistrar
+	live    map[string]registered
 }
 
-func newProvider(t *testing.T, addr, group string) *provider {
-	return newProviderBeating(t, addr, group, 0)
+// registered is an instance and the registrar that registered it.
+type registered struct {
+	in llmprovider.Instance
+	by registrar
 }
 
-// newProviderBeating is a provider whose heartbeats go every beat (default 5 s).
-func newProviderBeating(t *testing.T, addr, group string, beat time.Duration) *provider {
+// newProvider is a provider registering over tg's transport.
+func newProvider(t *testing.T, tg target, addr, group string) *provider {
+	if tg.transport != "grpc" {
+		return newHTTPProvider(t, addr, group, 0)
+	}
+	p := &provider{t: t, group: group, live: map[string]registered{}}
+	p.connect = func() (*llmprovider.GRPCRegistrar, error) {
+		// The timeout also bounds a registration's wait for the connection, after a restart too.
+		return llmprovider.ConnectGRPC(llmprovider.NacosOptions{Address: addr, Namespace: "public", Timeout: 10 * time.Second})
+	}
+	t.Cleanup(p.leaveAll)
+	return p
+}
+
+// newHTTPProvider is a provider registering over HTTP whose heartbeats go every beat (default
+// 5 s).
+func newHTTPProvider(t *testing.T, addr, group string, beat time.Duration) *provider {
 	t.Helper()
 	reg, err := llmprovider.Connect(llmprovider.NacosOptions{Address: addr, Namespace: "public", Timeout: 3 * time.Second, BeatInterval: beat})
 	require.NoError(t, err)
-	p := &provider{t: t, reg: reg, group: group, live: map[string]llmprovider.Instance{}}
+	p := &provider{t: t, http: reg, group: group, live: map[string]registered{}}
 	t.Cleanup(p.leaveAll)
 	return p
 }
 
 func (p *provider) instance(service string, stub *llmstub.Stub, meta map[string]string) llmprovider.Instance {
+	return providerInstance(service, p.group, stub, meta)
+}
+
+// providerInstance is an instance of service in group served by stub.
+func providerInstance(service, group string, stub *llmstub.Stub, meta map[string]string) llmprovider.Instance {
 	host, portStr, _ := strings.Cut(stub.Addr(), ":")
 	port, _ := strconv.ParseUint(portStr, 10, 16)
-	return llmprovider.Instance{Service: service, Group: p.group, IP: host, Port: port, Weight: 1, Metadata: meta}
+	return llmprovider.Instance{Service: service, Group: group, IP: host, Port: port, Weight: 1, Metadata: meta}
+}
+
+// registrarFor returns the registrar that holds the instance at key, or one free to register in.
+func (p *provider) registrarFor(in llmprovider.Instance, key string) registrar {
+	p.t.Helper()
+	if p.http != nil {
+		return p.http
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if held, ok := p.live[key]; ok {
+		return held.by
+	}
+	busy := map[registrar]bool{}
+	for _, r := range p.live {
+		busy[r.by] = busy[r.by] || r.in.Service == in.Service
+	}
+	for _, r := range p.grpc {
+		if !busy[r] {
+			return r
+		}
+	}
+	r, err := p.connect()
+	require.NoError(p.t, err)
+	p.grpc = append(p.grpc, r)
+	return r
 }
 
 func (p *provider) register(service string, stub *llmstub.Stub, meta map[string]string) {
 	p.t.Helper()
-	in := p.instance(service, stub, meta)
-	require.NoError(p.t, p.reg.Register(in))
+	in, key := p.instance(service, stub, meta), service+"/"+stub.Addr()
+	by := p.registrarFor(in, key)
+	require.NoError(p.t, by.Register(in))
 	p.mu.Lock()
-	p.live[service+"/"+stub.Addr()] = in
+	p.live[key] = registered{in: in, by: by}
 	p.mu.Unlock()
 }
 
+// update changes a registered instance's metadata: in place over HTTP; over gRPC by registering
+// it again on the same connection, which replaces that connection's instance.
 func (p *provider) update(service string, stub *llmstub.Stub, meta map[string]string) {
 	p.t.Helper()
+	if p.http == nil {
+		p.register(service, stub, meta)
+		return
+	}
 	in := p.instance(service, stub, meta)
-	require.NoError(p.t, p.reg.Update(in))
+	require.NoError(p.t, p.http.Update(in))
 	p.mu.Lock()
-	p.live[service+"/"+stub.Addr()] = in
+	p.live[service+"/"+stub.Addr()] = registered{in: in, by: p.http}
 	p.mu.Unlock()
 }
 
 func (p *provider) deregister(service string, stub *llmstub.Stub) {
 	p.t.Helper()
 	p.mu.Lock()
-	in, ok := p.live[service+"/"+stub.Addr()]
+	held, ok := p.live[service+"/"+stub.Addr()]
 	delete(p.live, service+"/"+stub.Addr())
 	p.mu.Unlock()
 	require.True(p.t, ok, "not registered: %s %s", service, stub.Addr())
-	require.NoError(p.t, p.reg.Deregister(in))
+	require.NoError(p.t, held.by.Deregister(held.in))
 }
 
 func (p *provider) leaveAll() {
 	p.mu.Lock()
-	for k, in := range p.live {
-		_ = p.reg.Deregister(in)
+	defer p.mu.Unlock()
+	for k, held := range p.live {
+		_ = held.by.Deregister(held.in)
 		delete(p.live, k)
 	}
-	p.mu.Unlock()
-	_ = p.reg.Close()
+	if p.http != nil {
+		_ = p.http.Close()
+	}
+	for _, r := range p.grpc {
+		_ = r.Close()
+	}
 }
 
-// testGateway is a whole gateway from pixiu.yaml text: one listener routing /static to a static
-// cluster and everything else to the discovered cluster.
+// testGateway is a whole gateway: one listener routing /static to a static cluster and
+// everything else to the discovered cluster.
 type testGateway struct {
 	*server.Gateway
 	URL     string
@@ -180,51 +202,37 @@ type testGateway struct {
 	client  *http.Client
 }
 
-const gatewayYAML = `static_resources:
-  listeners:
-    - name: llm
-      protocol_type: HTTP
-      address: {socket_address: {address: 127.0.0.1, port: 0}}
-      filter_chains:
-        filters:
-          - name: dgp.filter.httpconnectionmanager
-            config:
-              route_config:
-                routes:
-                  - match: {prefix: /static}
-                    route: {cluster: static}
-                  - match: {prefix: /}
-                    route: {cluster: %s, cluster_not_found_response_code: 503}
-              http_filters:
-                - name: dgp.filter.llm.proxy
-                  config: {timeout: 5s, scheme: http}
-  clusters:
-    - name: static
-      endpoints:
-        - id: static-upstream
-          socket_address: {address: 127.0.0.1, port: %s}
-  adapters:
-    - id: llm-registry
-      name: dgp.adapter.llmregistrycenter
-      config:
-        registries:
-          nacos:
-            protocol: nacos
-            address: "%s"
-            timeout: 2s
-            group: %s
-            namespace: public
-            refresh_interval: %s
-  shutdown_config: {timeout: 5s, step_timeout: 5s}
-`
-
-func startGateway(t *testing.T, registryAddr, group, clusterName string, static *llmstub.Stub) *testGateway {
-	t.Helper()
-	_, staticPort, _ := strings.Cut(static.Addr(), ":")
-	return startGatewayYAML(t, fmt.Sprintf(gatewayYAML, clusterName, staticPort, registryAddr, group, refreshInterval))
+// registryConfig is the adapter's config of the gateway's one registry, besides its address and
+// group.
+type registryConfig struct {
+	transport, username, password string
+	refresh                       time.Duration
 }
 
-// startGatewayYAML starts a gateway from pixiu.yaml text made from gatewayYAML.
+// adapter is the registry adapter with one registry, r at addr watching group.
+func (r registryConfig) adapter(addr, group string) *model.Adapter {
+	return gatewayconfig.RegistryAdapter(registry.Config{
+		Protocol: "nacos", Transport: r.transport, Address: addr, Timeout: 2 * time.Second, Group: group,
+		Namespace: "public", RefreshInterval: r.refresh, Username: r.username, Password: r.password,
+	})
+}
+
+// proxyFilter is the LLM proxy every test gateway routes through.
+var proxyFilter = []*model.HTTPFilter{gatewayconfig.Proxy(map[string]any{"timeout": "5s", "scheme": "http"})}
+
+// startGatewayOver starts a gateway watching group on the registry at registryAddr with r,
+// routing to the discovered cluster clusterName and /static to static.
+func startGatewayOver(t *testing.T, r registryConfig, registryAddr, group, clusterName string, static *llmstub.Stub) *testGateway {
+	t.Helper()
+	return startGatewayYAML(t, gatewayconfig.OneRoute{
+		Routes:   []*model.Router{gatewayconfig.Route("/static", "static"), gatewayconfig.Route("/", clusterName)},
+		Filters:  proxyFilter,
+		Clusters: []*model.ClusterConfig{gatewayconfig.Cluster("static", "", gatewayconfig.Endpoint("static-upstream", static.Addr(), nil))},
+		Adapters: []*model.Adapter{r.adapter(registryAddr, group)},
+	}.YAML())
+}
+
+// startGatewayYAML starts a gateway from pixiu.yaml text with the adapter "llm-registry".
 func startGatewayYAML(t *testing.T, yaml string) *testGateway {
 	t.Helper()
 	transport := &http.Transport{}
@@ -275,13 +283,12 @@ func meta(kv ...string) map[string]string {
 }
 
 // (a) register → routed, with the API key from the metadata.
-func TestIntegrationRegisterIsRouted(t *testing.T) {
-	t.Parallel()
-	addr := sharedRegistry(t)
+func registerIsRouted(t *testing.T, tg target) {
+	addr := tg.sharedAddr(t)
 	group := uniqueGroup(t)
 	up := llmstub.Start(t, llmstub.WithName("alpha"), llmstub.WithAPIKey("sk-alpha"))
-	g := startGateway(t, addr, group, "chat", llmstub.Start(t))
-	p := newProvider(t, addr, group)
+	g := startGatewayOver(t, tg.registry(), addr, group, "chat", llmstub.Start(t))
+	p := newProvider(t, tg, addr, group)
 
 	began := time.Now()
 	p.register("alpha-svc", up, meta("cluster", "chat", "id", "alpha", "llm-meta.api_key", "sk-alpha"))
@@ -316,13 +323,12 @@ func TestIntegrationRegisterIsRouted(t *testing.T) {
 
 // A domain with scheme and base path is dialed as a base URL; an instance without an id keeps
 // one stable derived id across re-reads (no add/remove churn).
-func TestIntegrationDomainWithPathAndDerivedID(t *testing.T) {
-	t.Parallel()
-	addr := sharedRegistry(t)
+func domainWithPathAndDerivedID(t *testing.T, tg target) {
+	addr := tg.sharedAddr(t)
 	group := uniqueGroup(t)
 	up := llmstub.Start(t, llmstub.WithName("based"))
-	g := startGateway(t, addr, group, "chat", llmstub.Start(t))
-	p := newProvider(t, addr, group)
+	g := startGatewayOver(t, tg.registry(), addr, group, "chat", llmstub.Start(t))
+	p := newProvider(t, tg, addr, group)
 	p.register("based-svc", up, meta("cluster", "chat", "address", up.URL()+"/openai"))
 	derived := "based-svc@" + up.Addr()
 	require.Eventually(t, func() bool { return g.hasMember("chat", derived) }, discoveryBound, poll)
@@ -340,13 +346,12 @@ func TestIntegrationDomainWithPathAndDerivedID(t *testing.T) {
 }
 
 // (b) a metadata update of api key and retry policy is used by the next requests.
-func TestIntegrationMetadataUpdateIsUsed(t *testing.T) {
-	t.Parallel()
-	addr := sharedRegistry(t)
+func metadataUpdateIsUsed(t *testing.T, tg target) {
+	addr := tg.sharedAddr(t)
 	group := uniqueGroup(t)
 	up := llmstub.Start(t, llmstub.WithName("beta"), llmstub.WithAPIKey("sk-new"))
-	g := startGateway(t, addr, group, "chat", llmstub.Start(t))
-	p := newProvider(t, addr, group)
+	g := startGatewayOver(t, tg.registry(), addr, group, "chat", llmstub.Start(t))
+	p := newProvider(t, tg, addr, group)
 
 	p.register("beta-svc", up, meta("cluster", "chat", "id", "beta", "llm-meta.api_key", "sk-old"))
 	require.Eventually(t, func() bool { return g.hasMember("chat", "beta") }, discoveryBound, poll)
@@ -378,14 +383,13 @@ func TestIntegrationMetadataUpdateIsUsed(t *testing.T) {
 }
 
 // (c) deregister one of two → traffic only to the other.
-func TestIntegrationDeregisterOneOfTwo(t *testing.T) {
-	t.Parallel()
-	addr := sharedRegistry(t)
+func deregisterOneOfTwo(t *testing.T, tg target) {
+	addr := tg.sharedAddr(t)
 	group := uniqueGroup(t)
 	a := llmstub.Start(t, llmstub.WithName("one"))
 	b := llmstub.Start(t, llmstub.WithName("two"))
-	g := startGateway(t, addr, group, "chat", llmstub.Start(t))
-	p := newProvider(t, addr, group)
+	g := startGatewayOver(t, tg.registry(), addr, group, "chat", llmstub.Start(t))
+	p := newProvider(t, tg, addr, group)
 	p.register("pair", a, meta("cluster", "chat", "id", "one"))
 	p.register("pair", b, meta("cluster", "chat", "id", "two"))
 	require.Eventually(t, func() bool { return g.hasMember("chat", "one") && g.hasMember("chat", "two") }, discoveryBound, poll)
@@ -411,15 +415,13 @@ func TestIntegrationDeregisterOneOfTwo(t *testing.T) {
 	assert.Equal(t, countB, b.Count(), "no request reaches the deregistered upstream")
 }
 
-// (d) the last instance leaves → 503, and no request reaches it, within about one interval
-// (no push arrives for this case).
-func TestIntegrationLastInstanceLeaves(t *testing.T) {
-	t.Parallel()
-	addr := sharedRegistry(t)
+// (d) the last instance leaves → 503, and no request reaches it, within about one interval.
+func lastInstanceLeaves(t *testing.T, tg target) {
+	addr := tg.sharedAddr(t)
 	group := uniqueGroup(t)
 	up := llmstub.Start(t, llmstub.WithName("last"))
-	g := startGateway(t, addr, group, "solo", llmstub.Start(t))
-	p := newProvider(t, addr, group)
+	g := startGatewayOver(t, tg.registry(), addr, group, "solo", llmstub.Start(t))
+	p := newProvider(t, tg, addr, group)
 	p.register("solo-svc", up, meta("cluster", "solo", "id", "last"))
 	require.Eventually(t, func() bool { return g.hasMember("solo", "last") }, discoveryBound, poll)
 	code, _ := g.chat(t, "/v1/chat/completions")
@@ -441,13 +443,12 @@ func TestIntegrationLastInstanceLeaves(t *testing.T) {
 }
 
 // (e) 25 services are all routed (the reference saw only the first 10).
-func TestIntegrationManyServices(t *testing.T) {
-	t.Parallel()
-	addr := sharedRegistry(t)
+func manyServices(t *testing.T, tg target) {
+	addr := tg.sharedAddr(t)
 	group := uniqueGroup(t)
 	up := llmstub.Start(t, llmstub.WithName("many"))
-	g := startGateway(t, addr, group, "many", llmstub.Start(t))
-	p := newProvider(t, addr, group)
+	g := startGatewayOver(t, tg.registry(), addr, group, "many", llmstub.Start(t))
+	p := newProvider(t, tg, addr, group)
 	const n = 25
 	began := time.Now()
 	for i := 0; i < n; i++ {
@@ -463,13 +464,12 @@ func TestIntegrationManyServices(t *testing.T) {
 }
 
 // (f) registry down at start-up: static routes serve; the registry started later is used.
-func TestIntegrationRegistryDownAtStartup(t *testing.T) {
-	t.Parallel()
-	reg := ownRegistry(t)
-	require.NoError(t, reg.Kill())
+func registryDownAtStartup(t *testing.T, tg target) {
+	reg := tg.ownServer(t)
+	require.NoError(t, reg.kill())
 	group := uniqueGroup(t)
 	static := llmstub.Start(t, llmstub.WithName("static"))
-	g := startGateway(t, reg.Addr(), group, "chat", static)
+	g := startGatewayOver(t, tg.registry(), reg.addr, group, "chat", static)
 
 	code, body := g.chat(t, "/static/v1/chat/completions")
 	require.Equal(t, http.StatusOK, code, body)
@@ -481,9 +481,9 @@ func TestIntegrationRegistryDownAtStartup(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	require.NoError(t, reg.Restart(ctx))
+	require.NoError(t, reg.restart(ctx, false))
 	up := llmstub.Start(t, llmstub.WithName("late"))
-	p := newProvider(t, reg.Addr(), group)
+	p := newProvider(t, tg, reg.addr, group)
 	began := time.Now()
 	p.register("late-svc", up, meta("cluster", "chat", "id", "late"))
 	require.Eventually(t, func() bool { return g.hasMember("chat", "late") }, discoveryBound, poll)
@@ -497,17 +497,16 @@ func TestIntegrationRegistryDownAtStartup(t *testing.T) {
 
 // (g) registry killed while serving: known endpoints keep serving; after a restart, changes are
 // picked up again.
-func TestIntegrationRegistryKilledWhileServing(t *testing.T) {
-	t.Parallel()
-	reg := ownRegistry(t)
+func registryKilledWhileServing(t *testing.T, tg target) {
+	reg := tg.ownServer(t)
 	group := uniqueGroup(t)
 	up := llmstub.Start(t, llmstub.WithName("steady"))
-	g := startGateway(t, reg.Addr(), group, "chat", llmstub.Start(t))
-	p := newProvider(t, reg.Addr(), group)
+	g := startGatewayOver(t, tg.registry(), reg.addr, group, "chat", llmstub.Start(t))
+	p := newProvider(t, tg, reg.addr, group)
 	p.register("steady-svc", up, meta("cluster", "chat", "id", "steady"))
 	require.Eventually(t, func() bool { return g.hasMember("chat", "steady") }, discoveryBound, poll)
 
-	require.NoError(t, reg.Kill())
+	require.NoError(t, reg.kill())
 	require.Eventually(t, func() bool { return !g.adapter.Status()[0].Reachable }, discoveryBound, poll)
 	// Several re-read intervals without a registry: nothing is lost.
 	deadline := time.Now().Add(4 * refreshInterval)
@@ -520,7 +519,7 @@ func TestIntegrationRegistryKilledWhileServing(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	require.NoError(t, reg.Restart(ctx))
+	require.NoError(t, reg.restart(ctx, false))
 	began := time.Now()
 	fresh := llmstub.Start(t, llmstub.WithName("fresh"))
 	p.register("fresh-svc", fresh, meta("cluster", "chat", "id", "fresh"))
@@ -536,17 +535,17 @@ func TestIntegrationRegistryKilledWhileServing(t *testing.T) {
 
 // (h) Stop leaves no goroutine of the adapter behind, and no goroutine of a registry client is
 // ignored. Not parallel: goleak looks at the whole process.
-func TestIntegrationStopLeavesNoGoroutines(t *testing.T) {
-	addr := sharedRegistry(t)
+func stopLeavesNoGoroutines(t *testing.T, tg target) {
+	addr := tg.sharedAddr(t)
 	group := uniqueGroup(t)
 	up := llmstub.Start(t, llmstub.WithName("leak"))
 	static := llmstub.Start(t)
-	p := newProvider(t, addr, group)
+	p := newProvider(t, tg, addr, group)
 	p.register("leak-svc", up, meta("cluster", "chat", "id", "leak"))
 
 	opts := []goleak.Option{goleak.IgnoreCurrent()}
 	func() {
-		g := startGateway(t, addr, group, "chat", static)
+		g := startGatewayOver(t, tg.registry(), addr, group, "chat", static)
 		require.Eventually(t, func() bool { return g.hasMember("chat", "leak") }, discoveryBound, poll)
 		code, _ := g.chat(t, "/v1/chat/completions")
 		require.Equal(t, http.StatusOK, code)

@@ -18,37 +18,27 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/internal/test/gatewayconfig"
 	"github.com/pixiu-llm/gateway/internal/test/gatewaytest"
 	"github.com/pixiu-llm/gateway/internal/test/llmstub"
+	"github.com/pixiu-llm/gateway/pkg/model"
 )
 
-// modelRoutingYAML routes /v1 by model over the clusters the registry provides; with the header
-// "X-Route: ordered", over "primary" then "secondary".
-const modelRoutingYAML = `static_resources:
-  listeners:
-    - name: llm
-      address: {socket_address: {address: 127.0.0.1, port: 0}}
-      filter_chains:
-        filters:
-          - name: dgp.filter.httpconnectionmanager
-            config:
-              route_config:
-                routes:
-                  - match: {prefix: /v1, headers: [{name: X-Route, values: [ordered]}]}
-                    route: {model_routing: true, clusters: [primary, secondary]}
-                  - match: {prefix: /v1}
-                    route: {model_routing: true}
-              http_filters:
-                - name: dgp.filter.llm.proxy
-                  config: {timeout: 5s, scheme: http}
-  adapters:
-    - id: llm-registry
-      name: dgp.adapter.llmregistrycenter
-      config:
-        registries:
-          nacos: {protocol: nacos, address: "%s", timeout: 2s, group: %s, namespace: public, refresh_interval: %s}
-  shutdown_config: {timeout: 5s, step_timeout: 5s}
-`
+// startModelRoutingGateway starts a gateway routing /v1 by model over the clusters the registry
+// at addr provides in group, watched over tg; with the header "X-Route: ordered", over
+// "primary" then "secondary".
+func startModelRoutingGateway(t *testing.T, tg target, addr, group string) *gatewaytest.Gateway {
+	ordered := &model.Router{
+		Match: model.RouterMatch{Prefix: "/v1", Headers: []model.HeaderMatcher{{Name: "X-Route", Values: []string{"ordered"}}}},
+		Route: model.RouteAction{ModelRouting: true, Clusters: []string{"primary", "secondary"}},
+	}
+	byModel := &model.Router{Match: model.RouterMatch{Prefix: "/v1"}, Route: model.RouteAction{ModelRouting: true}}
+	return gatewaytest.Start(t, gatewayconfig.OneRoute{
+		Routes:   []*model.Router{ordered, byModel},
+		Filters:  proxyFilter,
+		Adapters: []*model.Adapter{tg.registry().adapter(addr, group)},
+	}.YAML())
+}
 
 // modelClient is an openai-go client of a model-routing gateway, with one base URL.
 func modelClient(t *testing.T, baseURL string, opts ...option.RequestOption) *openai.Client {
@@ -98,19 +88,18 @@ func waitForModels(t *testing.T, ctx context.Context, c *openai.Client, want []s
 	}, discoveryBound, poll, "models.list() = %v, want %v", got, want)
 }
 
-func TestIntegrationModelCatalogAndRoutingFollowTheRegistry(t *testing.T) {
-	t.Parallel()
-	addr := sharedRegistry(t)
+func modelCatalogAndRoutingFollowTheRegistry(t *testing.T, tg target) {
+	addr := tg.sharedAddr(t)
 	group := uniqueGroup(t)
 	deepseek := llmstub.Start(t, llmstub.WithName("deepseek"))
 	openaiStub := llmstub.Start(t, llmstub.WithName("openai"))
 	qwen := llmstub.Start(t, llmstub.WithName("qwen"))
-	g := gatewaytest.Start(t, fmt.Sprintf(modelRoutingYAML, addr, group, refreshInterval))
+	g := startModelRoutingGateway(t, tg, addr, group)
 	c := modelClient(t, g.URL("llm"))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*discoveryBound)
 	defer cancel()
 
-	p := newProvider(t, addr, group)
+	p := newProvider(t, tg, addr, group)
 	p.register("llm-deepseek", deepseek, meta("cluster", "deepseek", "id", "deepseek", "llm-meta.models", "deepseek-chat,deepseek-reasoner"))
 	p.register("llm-openai", openaiStub, meta("cluster", "openai", "id", "openai", "llm-meta.models", "gpt-4o, gpt-4o-mini"))
 	p.register("llm-qwen", qwen, meta("cluster", "qwen", "id", "qwen", "llm-meta.models", "qwen-max"))
@@ -144,18 +133,17 @@ func TestIntegrationModelCatalogAndRoutingFollowTheRegistry(t *testing.T) {
 	assertModelNotFound(t, err)
 }
 
-func TestIntegrationModelRoutingFallsBackAcrossClustersAndStreams(t *testing.T) {
-	t.Parallel()
-	addr := sharedRegistry(t)
+func modelRoutingFallsBackAcrossClustersAndStreams(t *testing.T, tg target) {
+	addr := tg.sharedAddr(t)
 	group := uniqueGroup(t)
 	primary := llmstub.Start(t, llmstub.WithName("primary"), llmstub.WithStream(4, 50*time.Millisecond))
 	secondary := llmstub.Start(t, llmstub.WithName("secondary"), llmstub.WithStream(4, 50*time.Millisecond))
-	g := gatewaytest.Start(t, fmt.Sprintf(modelRoutingYAML, addr, group, refreshInterval))
+	g := startModelRoutingGateway(t, tg, addr, group)
 	c := modelClient(t, g.URL("llm"), option.WithHeader("X-Route", "ordered"))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*discoveryBound)
 	defer cancel()
 
-	p := newProvider(t, addr, group)
+	p := newProvider(t, tg, addr, group)
 	p.register("llm-primary", primary, meta("cluster", "primary", "id", "primary", "llm-meta.models", "shared-model",
 		"llm-meta.fallback", "true"))
 	p.register("llm-secondary", secondary, meta("cluster", "secondary", "id", "secondary", "llm-meta.models", "shared-model"))
