@@ -12,9 +12,14 @@ import (
 	"strconv"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/pixiu-llm/gateway/internal/bench/proc"
+	"github.com/pixiu-llm/gateway/internal/test/gatewayconfig"
+	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
+	"github.com/pixiu-llm/gateway/pkg/filter/llm/auth"
+	"github.com/pixiu-llm/gateway/pkg/filter/llm/limit"
+	"github.com/pixiu-llm/gateway/pkg/filter/llm/proxy"
+	"github.com/pixiu-llm/gateway/pkg/filter/llm/tokenizer"
+	"github.com/pixiu-llm/gateway/pkg/model"
 )
 
 // AdapterID is the id of the registry adapter in generated configs: the source of the
@@ -52,20 +57,12 @@ type Cluster struct {
 	Endpoints []Endpoint
 }
 
-// Registry enables the dgp.adapter.llmregistrycenter adapter with one Nacos registry.
-type Registry struct {
-	Address   string
-	Group     string
-	Namespace string
-	// Extra holds further keys of the registry's config (knobs of the adapter).
-	Extra map[string]any
-}
-
 // Config describes the generated pixiu.yaml.
 type Config struct {
 	Routes   []Route
 	Clusters []Cluster
-	Registry *Registry
+	// Registry, when set, enables the registry adapter (id AdapterID) with this one entry.
+	Registry *registry.Config
 	// AdminAddr enables the admin server on this address.
 	AdminAddr string
 	// MetricsPort enables the Prometheus endpoint on 127.0.0.1:MetricsPort.
@@ -80,111 +77,72 @@ type Config struct {
 }
 
 // YAML renders the config as a pixiu.yaml.
-func (c Config) YAML() ([]byte, error) {
-	var routes []any
+func (c Config) YAML() []byte {
+	var routes []*model.Router
 	for _, r := range c.Routes {
-		routes = append(routes, r.yaml())
+		routes = append(routes, r.router())
 	}
-	listener := map[string]any{
-		"name":          "bench",
-		"protocol_type": "HTTP",
-		"address":       map[string]any{"socket_address": map[string]any{"address": "127.0.0.1", "port": 0}},
-		"filter_chains": map[string]any{"filters": []any{map[string]any{
-			"name": "dgp.filter.httpconnectionmanager",
-			"config": map[string]any{
-				"route_config": map[string]any{"routes": routes},
-				"http_filters": c.httpFilters(),
-			},
-		}}},
-		"config": map[string]any{"idle_timeout": "60s", "read_timeout": "60s", "write_timeout": "60s"},
-	}
-	var clusters []any
+	l := gatewayconfig.Listener("bench", 0, routes, c.httpFilters()...)
+	l.Config = model.HTTPListenerConfig{IdleTimeout: time.Minute, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
+	b := &model.Bootstrap{StaticResources: model.StaticResources{
+		Listeners:      []*model.Listener{l},
+		ShutdownConfig: gatewayconfig.Shutdown(10*time.Second, 5*time.Second),
+	}}
 	for _, cl := range c.Clusters {
-		var eps []any
+		var eps []*model.Endpoint
 		for _, e := range cl.Endpoints {
-			eps = append(eps, e.yaml())
+			eps = append(eps, gatewayconfig.Endpoint(e.ID, net.JoinHostPort(e.Address, strconv.Itoa(e.Port)), e.llmMeta()))
 		}
-		clusters = append(clusters, map[string]any{"name": cl.Name, "lb_policy": "RoundRobin", "endpoints": eps})
+		b.StaticResources.Clusters = append(b.StaticResources.Clusters, gatewayconfig.Cluster(cl.Name, model.LoadBalancerRoundRobin, eps...))
 	}
-	static := map[string]any{
-		"listeners":       []any{listener},
-		"shutdown_config": map[string]any{"timeout": "10s", "step_timeout": "5s"},
+	if c.Registry != nil {
+		b.StaticResources.Adapters = []*model.Adapter{gatewayconfig.RegistryAdapter(*c.Registry)}
 	}
-	if len(clusters) > 0 {
-		static["clusters"] = clusters
-	}
-	if r := c.Registry; r != nil {
-		reg := map[string]any{"protocol": "nacos", "address": r.Address, "timeout": "5s", "group": r.Group, "namespace": r.Namespace}
-		for k, v := range r.Extra {
-			reg[k] = v
-		}
-		static["adapters"] = []any{map[string]any{
-			"id":     AdapterID,
-			"name":   "dgp.adapter.llmregistrycenter",
-			"config": map[string]any{"registries": map[string]any{"nacos": reg}},
-		}}
-	}
-	doc := map[string]any{"static_resources": static}
 	if c.AdminAddr != "" {
-		doc["admin"] = map[string]any{"enable": true, "address": c.AdminAddr}
+		b.Admin = model.Admin{Enable: true, Address: c.AdminAddr}
 	}
 	if c.MetricsPort != 0 {
-		doc["metric"] = map[string]any{"enable": true, "address": "127.0.0.1", "prometheus_port": c.MetricsPort}
+		b.Metric = model.Metric{Enable: true, Address: "127.0.0.1", PrometheusPort: c.MetricsPort}
 	}
-	return yaml.Marshal(doc)
+	return []byte(gatewayconfig.YAML(b))
 }
 
-func (r Route) yaml() any {
-	match := map[string]any{"prefix": "/v1"}
+func (r Route) router() *model.Router {
+	match := model.RouterMatch{Prefix: "/v1"}
 	if r.Header != "" {
-		match["headers"] = []any{map[string]any{"name": r.Header, "values": []string{r.Value}}}
+		match.Headers = []model.HeaderMatcher{{Name: r.Header, Values: []string{r.Value}}}
 	}
-	action := map[string]any{"cluster": r.Cluster, "cluster_not_found_response_code": 503}
-	if r.ModelRouting {
-		action = map[string]any{"model_routing": true}
-	}
-	return map[string]any{"match": match, "route": action}
+	return &model.Router{Match: match, Route: model.RouteAction{Cluster: r.Cluster, ModelRouting: r.ModelRouting}}
 }
 
-func (e Endpoint) yaml() any {
-	ep := map[string]any{
-		"id":             e.ID,
-		"socket_address": map[string]any{"address": e.Address, "port": e.Port},
+func (e Endpoint) llmMeta() *model.LLMMeta {
+	if len(e.Models) == 0 {
+		return nil
 	}
-	if len(e.Models) > 0 {
-		ep["llm_meta"] = map[string]any{"models": e.Models}
-	}
-	return ep
+	return &model.LLMMeta{Models: e.Models}
 }
 
 // httpFilters is the chain: the auth filter when there are consumers, the proxy, and the
 // tokenizer when asked for.
-func (c Config) httpFilters() []any {
+func (c Config) httpFilters() []*model.HTTPFilter {
 	maxConns := c.MaxConns
 	if maxConns <= 0 {
 		maxConns = 256
 	}
-	var filters []any
+	var filters []*model.HTTPFilter
 	if len(c.Consumers) > 0 {
-		var consumers []any
+		var consumers []auth.ConsumerConfig
 		for _, cn := range c.Consumers {
-			consumers = append(consumers, map[string]any{
-				"name":       cn.Name,
-				"key_sha256": []string{cn.KeySHA256},
-				"limits":     map[string]any{"requests_per_minute": cn.RequestsPerMinute, "tokens_per_minute": cn.TokensPerMinute},
-			})
+			consumers = append(consumers, auth.ConsumerConfig{Name: cn.Name, KeySHA256: []string{cn.KeySHA256},
+				Limits: limit.Limits{RequestsPerMinute: cn.RequestsPerMinute, TokensPerMinute: cn.TokensPerMinute}})
 		}
-		filters = append(filters, map[string]any{"name": "dgp.filter.llm.auth", "config": map[string]any{"consumers": consumers}})
+		filters = append(filters, gatewayconfig.Filter(auth.Kind, auth.Config{Consumers: consumers}))
 	}
-	filters = append(filters, map[string]any{
-		"name": "dgp.filter.llm.proxy",
-		"config": map[string]any{
-			"timeout": "30s", "scheme": "http",
-			"maxIdleConns": maxConns, "maxIdleConnsPerHost": maxConns, "maxConnsPerHost": maxConns,
-		},
-	})
+	filters = append(filters, gatewayconfig.Proxy(proxy.Config{Timeout: 30 * time.Second, Scheme: "http",
+		MaxIdleConns: maxConns, MaxIdleConnsPerHost: maxConns, MaxConnsPerHost: maxConns}))
 	if c.Tokenizer {
-		filters = append(filters, map[string]any{"name": "dgp.filter.llm.tokenizer", "config": map[string]any{"log_to_console": false}})
+		// log_to_console is off by default: the bench measures the counting, not the logging.
+		filters = append(filters, gatewayconfig.Filter(tokenizer.Kind, nil))
 	}
 	return filters
 }
@@ -220,12 +178,8 @@ func (b Binary) args(configFile, name string) []string {
 // dir/<name>.log, until the bench listener is up. NACOS_ADDRESS is cleared so that the
 // registry address in cfg (often the counting proxy) is the one used.
 func Start(ctx context.Context, bin Binary, dir, name string, cfg Config) (*Gateway, error) {
-	y, err := cfg.YAML()
-	if err != nil {
-		return nil, fmt.Errorf("%s: render config: %w", name, err)
-	}
 	file := filepath.Join(dir, name+".yaml")
-	if err := os.WriteFile(file, y, 0o644); err != nil {
+	if err := os.WriteFile(file, cfg.YAML(), 0o644); err != nil {
 		return nil, fmt.Errorf("%s: write config: %w", name, err)
 	}
 	p, addr, err := proc.Start(ctx, name, filepath.Join(dir, name+".log"), []string{"NACOS_ADDRESS="}, proc.ListeningAddr,

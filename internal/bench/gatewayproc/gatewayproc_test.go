@@ -5,10 +5,12 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
 	"github.com/pixiu-llm/gateway/pkg/config"
 	"github.com/pixiu-llm/gateway/pkg/model"
 	_ "github.com/pixiu-llm/gateway/pkg/pluginregistry"
@@ -21,14 +23,13 @@ func TestGeneratedConfigLoadsAndBuilds(t *testing.T) {
 	cfg := Config{
 		Routes:   []Route{{Cluster: "bench"}, {Header: "X-Bench-Cluster", Value: "hot", Cluster: "hot"}},
 		Clusters: []Cluster{{Name: "bench", Endpoints: []Endpoint{{ID: "stub", Address: "127.0.0.1", Port: 8000}}}},
-		Registry: &Registry{Address: "127.0.0.1:1", Group: "g", Namespace: "public",
-			Extra: map[string]any{"refresh_interval": "5s"}},
+		Registry: &registry.Config{Protocol: "nacos", Address: "127.0.0.1:1", Group: "g", Namespace: "public",
+			RefreshInterval: 5 * time.Second, Transport: registry.TransportGRPC},
 		AdminAddr:   "127.0.0.1:0",
 		MetricsPort: 1,
 		MaxConns:    64,
 	}
-	y, err := cfg.YAML()
-	require.NoError(t, err)
+	y := cfg.YAML()
 	doc, err := config.Load("bench.yaml", y)
 	require.NoError(t, err, "%s", y)
 	for _, w := range doc.Warnings {
@@ -43,6 +44,9 @@ func TestGeneratedConfigLoadsAndBuilds(t *testing.T) {
 	assert.Equal(t, 8000, b.StaticResources.Clusters[0].Endpoints[0].Address.Port)
 	require.Len(t, b.StaticResources.Adapters, 1)
 	assert.Equal(t, AdapterID, b.StaticResources.Adapters[0].ID)
+	entry := b.StaticResources.Adapters[0].Config["registries"].(map[string]any)["nacos"].(map[string]any)
+	assert.Equal(t, "grpc", entry["transport"])
+	assert.Equal(t, "5s", entry["refresh_interval"])
 	assert.True(t, b.Admin.Enable)
 	assert.True(t, b.Metric.Enable)
 
@@ -61,8 +65,7 @@ func TestGeneratedConfigWithFiltersAndModelRouting(t *testing.T) {
 		Consumers: []Consumer{{Name: "bench", KeySHA256: strings.Repeat("ab", 32), RequestsPerMinute: 1 << 40}},
 		Tokenizer: true,
 	}
-	y, err := cfg.YAML()
-	require.NoError(t, err)
+	y := cfg.YAML()
 	doc, err := config.Load("bench.yaml", y)
 	require.NoError(t, err, "%s", y)
 	assert.Empty(t, doc.Warnings)

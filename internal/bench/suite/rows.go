@@ -6,11 +6,11 @@ import (
 	"time"
 
 	"github.com/pixiu-llm/gateway/internal/bench/discovery"
-	"github.com/pixiu-llm/gateway/internal/bench/gatewayproc"
 	"github.com/pixiu-llm/gateway/internal/bench/load"
 	"github.com/pixiu-llm/gateway/internal/bench/proc"
 	"github.com/pixiu-llm/gateway/internal/bench/registryproxy"
 	"github.com/pixiu-llm/gateway/internal/test/rnacos"
+	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
 )
 
 // rnacosStartBudget bounds starting r-nacos, a first build included: a cold cargo build took 17
@@ -19,8 +19,8 @@ const rnacosStartBudget = 30 * time.Minute
 
 // Transports of the discovery rows.
 const (
-	TransportHTTP = "http"
-	TransportGRPC = "grpc"
+	TransportHTTP = registry.TransportHTTP
+	TransportGRPC = registry.TransportGRPC
 )
 
 // registryRow is one row of the discovery benchmarks: a registry, the transport the gateway
@@ -47,11 +47,9 @@ type countingProxy interface {
 }
 
 // gatewayRegistry is the registry section of a gateway config watching group through the proxy.
-func (r *registryRow) gatewayRegistry(s *suite, group string) *gatewayproc.Registry {
+func (r *registryRow) gatewayRegistry(s *suite, group string) *registry.Config {
 	reg := s.registryConfig(r.proxy.Addr(), group)
-	if r.transport == TransportGRPC {
-		reg.Extra["transport"] = TransportGRPC
-	}
+	reg.Transport = r.transport
 	return reg
 }
 

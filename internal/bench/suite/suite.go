@@ -24,6 +24,7 @@ import (
 	"github.com/pixiu-llm/gateway/internal/bench/report"
 	"github.com/pixiu-llm/gateway/internal/test/llmstub"
 	"github.com/pixiu-llm/gateway/internal/test/polaris"
+	"github.com/pixiu-llm/gateway/pkg/adapter/llmregistry/registry"
 )
 
 // Options configure a run.
@@ -263,9 +264,9 @@ func (s *suite) gatewayBinary() gatewayproc.Binary {
 	return gatewayproc.Binary{Path: s.opts.Pixiu}
 }
 
-func (s *suite) registryConfig(addr, group string) *gatewayproc.Registry {
-	return &gatewayproc.Registry{Address: addr, Group: group, Namespace: discovery.Namespace,
-		Extra: map[string]any{"refresh_interval": refreshInterval.String()}}
+func (s *suite) registryConfig(addr, group string) *registry.Config {
+	return &registry.Config{Protocol: "nacos", Address: addr, Timeout: 5 * time.Second, Group: group,
+		Namespace: discovery.Namespace, RefreshInterval: refreshInterval}
 }
 
 func (s *suite) stopChild(p *proc.Process) {
