@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"sync"
 	"time"
@@ -68,11 +69,7 @@ func (p *GRPCProxy) Addr() string { return p.ln.Addr().String() }
 func (p *GRPCProxy) Counts() map[string]int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make(map[string]int64, len(p.counts))
-	for k, v := range p.counts {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(p.counts)
 }
 
 // Latencies returns, by "gRPC <request type>", how long the server took to answer (a copy).

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -103,11 +104,7 @@ func (p *Proxy) Total() int64 { return p.total.Load() }
 func (p *Proxy) Counts() map[string]int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make(map[string]int64, len(p.byPath))
-	for k, v := range p.byPath {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(p.byPath)
 }
 
 // Latencies returns, by "METHOD path", how long the registry took to answer (a copy).
