@@ -38,6 +38,7 @@ type PushSource interface {
 	// called after Unsubscribe returned, and must not block.
 	Subscribe(service string, push func(instances []registry.Instance)) error
 	// Unsubscribe ends the pushes of service, with the same parameters it was subscribed with.
+	// Close ends every subscription at once: the watch does not unsubscribe when it stops.
 	Unsubscribe(service string) error
 }
 
@@ -626,21 +627,15 @@ func (w *Watch) applyPushes(ctx context.Context) {
 	w.reportForgetting(false)
 }
 
-// shutdown runs when the watch ends: no more deliveries, every subscription dropped, the
-// source closed.
+// shutdown runs when the watch ends: no more deliveries, then the source closed, which ends its
+// subscriptions too (one call instead of a round trip per service, which with thousands of
+// services would hold up the gateway's shutdown).
 func (w *Watch) shutdown() {
 	w.pushMu.Lock()
 	w.closing = true
 	w.pushMu.Unlock()
 	if w.tracker != nil {
 		w.tracker.Close()
-	}
-	if w.push != nil {
-		for name, s := range w.services {
-			if s.subscribed {
-				_ = w.push.Unsubscribe(name)
-			}
-		}
 	}
 	w.src.Close()
 }

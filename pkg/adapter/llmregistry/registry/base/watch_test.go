@@ -464,7 +464,11 @@ func TestWatchPushSource(t *testing.T) {
 	require.Eventually(t, func() bool { return r.count() == 0 }, waitFor, tick)
 	assert.Equal(t, 2, src.readsOf("svc"), "the empty push was confirmed by one read")
 	w.Stop()
-	assert.Equal(t, 1, src.unsubscribed["svc"], "Stop unsubscribes")
+	assert.True(t, src.closed, "Stop closes the source, which ends its subscriptions")
+	assert.Empty(t, src.unsubscribed, "no round trip per service on Stop")
+	src.set("svc", endpointInst("10.0.0.9", "late"))
+	src.push("svc", endpointInst("10.0.0.9", "late"))
+	assert.Nil(t, r.endpoint("chat/late"), "a push after Stop is not applied")
 }
 
 func onlyDeletes(events []string) []string {
