@@ -54,6 +54,7 @@ type Client struct {
 	nextServer  int // the server to try next; used by New, then by supervise only
 	login       *login
 	current     atomic.Pointer[conn] // nil while not connected
+	lastAnswer  atomic.Int64         // unix nanoseconds of the last answer on the current connection
 	cancel      context.CancelFunc
 	supervised  chan struct{} // closed when the connection's supervisor has ended
 	loggedIn    chan struct{} // closed when the token renewal has ended

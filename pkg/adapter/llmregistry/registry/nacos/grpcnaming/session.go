@@ -94,6 +94,9 @@ func (c *Client) watch(ctx context.Context, cn *conn) {
 			slog.Warn("nacos: connection lost; reconnecting", "registry", c.addr, "server", cn.server)
 			return
 		case <-ticker.C:
+			if time.Since(time.Unix(0, c.lastAnswer.Load())) < healthCheckInterval {
+				continue // the connection answered a request lately: no need to ask
+			}
 			if err := c.call(healthCheckRequest{internal()}, &response{}); err != nil {
 				slog.Warn("nacos: health check failed; reconnecting", "registry", c.addr, "server", cn.server, "error", err)
 				return
@@ -150,6 +153,9 @@ func (c *Client) call(req request, out answer) error {
 	defer cancel()
 	headers := c.login.headers()
 	err := cn.call(ctx, req, headers, out)
+	if err == nil {
+		c.lastAnswer.Store(time.Now().UnixNano())
+	}
 	if c.login.username == "" || !isUnauthorized(err) {
 		return err
 	}
