@@ -132,15 +132,8 @@ func (c *Client) apply(sub *subscription, svc model.Service) {
 	}
 }
 
-// enqueue hands a list to the delivery goroutine.
-func (c *Client) enqueue(sub *subscription, hosts []model.Instance) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.enqueueLocked(sub, hosts)
-}
-
-// enqueueLocked is enqueue with c.mu held. It runs on the stream reader's goroutine for pushes,
-// so it does not block.
+// enqueueLocked hands a list to the delivery goroutine; c.mu is held. It runs on the stream
+// reader's goroutine for pushes, so it does not block.
 func (c *Client) enqueueLocked(sub *subscription, hosts []model.Instance) {
 	if c.closed || c.subs[sub.key] != sub {
 		return

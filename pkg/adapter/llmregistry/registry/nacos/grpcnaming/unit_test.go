@@ -126,3 +126,10 @@ func TestInstanceConversion(t *testing.T) {
 	assert.True(t, m.Ephemeral, "registrations over gRPC are ephemeral")
 	assert.EqualValues(t, 9000, m.Port)
 }
+
+// enqueue hands a list to the delivery goroutine, as a push does.
+func (c *Client) enqueue(sub *subscription, hosts []model.Instance) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.enqueueLocked(sub, hosts)
+}
