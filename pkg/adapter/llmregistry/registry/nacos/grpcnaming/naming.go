@@ -46,12 +46,7 @@ func (c *Client) listServices(group string, pageSize uint32) ([]string, error) {
 			break
 		}
 	}
-	names := make([]string, 0, len(seen))
-	for name := range seen {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	return names, nil
+	return slices.Sorted(maps.Keys(seen)), nil
 }
 
 // Instances reads the instance list of a service from the server: every instance, whatever its
