@@ -30,12 +30,14 @@ type Source interface {
 
 // PushSource is a Source that also delivers the instance list of a subscribed service whenever
 // it changes (a gRPC subscription, say). The watch then reads instance lists only of services it
-// has no push for yet and to confirm an empty list; pushes carry the rest, and each push is
-// applied as one batch like a read. A pushed empty list is confirmed by a read like any other.
+// could not subscribe to, of services missing from the listing, and to confirm an empty list;
+// pushes carry the rest, and each push is applied as one batch like a read. A pushed empty list
+// is confirmed by a read like any other.
 type PushSource interface {
 	Source
-	// Subscribe starts pushes of service; push may be called from any goroutine, must not be
-	// called after Unsubscribe returned, and must not block.
+	// Subscribe starts pushes of service, the first one with its current instance list (the
+	// watch does not read a service it subscribed to); push may be called from any goroutine,
+	// must not be called after Unsubscribe returned, and must not block.
 	Subscribe(service string, push func(instances []registry.Instance)) error
 	// Unsubscribe ends the pushes of service, with the same parameters it was subscribed with.
 	// Close ends every subscription at once: the watch does not unsubscribe when it stops.
@@ -294,9 +296,8 @@ func (w *Watch) pass(ctx context.Context) (unreachable bool, err error) {
 			knownListed++
 		}
 	}
-	toRead := w.servicesToRead(listed)
 	w.subscribeNew(listed)
-	results := w.readAll(ctx, toRead)
+	results := w.readAll(ctx, w.servicesToRead(listed))
 
 	var errs []error
 	w.listener.Batch(func() {
@@ -309,7 +310,8 @@ func (w *Watch) pass(ctx context.Context) (unreachable bool, err error) {
 }
 
 // servicesToRead marks which watched services the listing names, starts watching new ones, and
-// returns the services whose instance list this pass reads.
+// returns the services whose instance list this pass reads: with a push source, only those it
+// could not subscribe to (a subscription delivers the current list first).
 func (w *Watch) servicesToRead(listed map[string]bool) []string {
 	var toRead []string
 	for name := range listed {
@@ -319,7 +321,7 @@ func (w *Watch) servicesToRead(listed map[string]bool) []string {
 			w.services[name] = s
 		}
 		s.listed = true
-		if w.push == nil || !s.subscribed || s.lastRead.IsZero() {
+		if w.push == nil || !s.subscribed {
 			toRead = append(toRead, name)
 		}
 	}
@@ -573,14 +575,19 @@ feed:
 	wg.Wait()
 }
 
-// subscribeNew subscribes listed services that are not yet (PushSource only).
+// subscribeNew subscribes listed services that are not yet, watching the new ones (PushSource
+// only).
 func (w *Watch) subscribeNew(listed map[string]bool) {
 	if w.push == nil {
 		return
 	}
 	for name := range listed {
 		s := w.services[name]
-		if s == nil || s.subscribed {
+		if s == nil {
+			s = &watchedService{}
+			w.services[name] = s
+		}
+		if s.subscribed {
 			continue
 		}
 		service := name

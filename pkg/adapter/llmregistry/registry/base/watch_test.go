@@ -424,10 +424,15 @@ type pushSource struct {
 	unsubscribed map[string]int
 }
 
+// Subscribe delivers the service's current list first, as a Nacos subscription's answer does.
 func (p *pushSource) Subscribe(service string, push func([]registry.Instance)) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.subs[service] = push
+	p.mu.Unlock()
+	p.fakeSource.mu.Lock()
+	current := append([]registry.Instance(nil), p.fakeSource.instances[service]...)
+	p.fakeSource.mu.Unlock()
+	push(current)
 	return nil
 }
 
@@ -456,13 +461,13 @@ func TestWatchPushSource(t *testing.T) {
 	src.set("svc", endpointInst("10.0.0.1", "a"))
 	w, r := startWatch(t, src, watchOpts{interval: time.Hour, confirm: 100 * time.Millisecond})
 	require.Eventually(t, func() bool { return r.count() == 1 }, waitFor, tick)
-	assert.Equal(t, 1, src.readsOf("svc"), "read once, then pushes")
+	assert.Zero(t, src.readsOf("svc"), "the subscription brought the first list: no read")
 
 	src.push("svc", endpointInst("10.0.0.1", "a", "name", "pushed"))
 	require.Eventually(t, func() bool { e := r.endpoint("chat/a"); return e != nil && e.Name == "pushed" }, waitFor, tick)
 	src.push("svc")
 	require.Eventually(t, func() bool { return r.count() == 0 }, waitFor, tick)
-	assert.Equal(t, 2, src.readsOf("svc"), "the empty push was confirmed by one read")
+	assert.Equal(t, 1, src.readsOf("svc"), "the empty push was confirmed by one read")
 	w.Stop()
 	assert.True(t, src.closed, "Stop closes the source, which ends its subscriptions")
 	assert.Empty(t, src.unsubscribed, "no round trip per service on Stop")

@@ -30,10 +30,13 @@ func (f *fakeNaming) Instances(service, _ string) ([]registry.Instance, error) {
 	return []registry.Instance{routable(service, "10.0.0.1")}, nil
 }
 
-func (f *fakeNaming) Subscribe(service, _ string, onChange func([]registry.Instance)) error {
+// Subscribe delivers the service's list first, as grpcnaming's does.
+func (f *fakeNaming) Subscribe(service, group string, onChange func([]registry.Instance)) error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.subs[service] = onChange
+	f.mu.Unlock()
+	current, _ := f.Instances(service, group)
+	onChange(current)
 	return nil
 }
 
@@ -142,7 +145,7 @@ func TestGRPCSourceNoPushAfterUnsubscribe(t *testing.T) {
 	cb([]registry.Instance{{Service: "a"}})
 	require.NoError(t, g.Unsubscribe("a"))
 	cb(nil) // a delivery the client picked before the unsubscription
-	assert.Len(t, got, 1)
+	assert.Len(t, got, 2, "the list the subscription brought and one push; nothing after Unsubscribe")
 	assert.Equal(t, []string{"a"}, fake.unsubbed)
 	g.Close()
 }
@@ -154,7 +157,7 @@ func TestGRPCSourceDrivesTheWatch(t *testing.T) {
 	l := &sink{endpoints: map[string]*model.Endpoint{}}
 	w.Start(l)
 	require.Eventually(t, func() bool { return fake.callback("a") != nil && fake.callback("b") != nil && l.count() == 2 },
-		waitFor, tick, "every listed service is read and subscribed")
+		waitFor, tick, "every listed service is subscribed, and its subscription brings its list")
 	fake.callback("a")([]registry.Instance{routable("a", "10.0.0.1"), routable("a", "10.0.0.2")})
 	require.Eventually(t, func() bool { return l.count() == 3 }, waitFor, tick, "a push is applied")
 	w.Stop()
