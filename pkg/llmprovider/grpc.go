@@ -15,6 +15,7 @@ import (
 // reconnects and registers its instances again by itself. It opens no listening socket.
 type GRPCRegistrar struct {
 	client  *grpcnaming.Client
+	login   *nacos.Client // nil without a username
 	address string
 	timeout time.Duration
 	secrets *secretList
@@ -40,12 +41,23 @@ func ConnectGRPC(opts NacosOptions) (*GRPCRegistrar, error) {
 	if opts.Password != "" {
 		secrets.add(opts.Password)
 	}
-	c, err := grpcnaming.New(grpcnaming.Config{Addresses: addrs, Namespace: namespace, Timeout: opts.Timeout,
-		Username: opts.Username, Password: opts.Password})
+	login, err := nacos.LoginClient(nacos.ClientOptions{Address: opts.Address, Namespace: namespace,
+		Username: opts.Username, Password: opts.Password, Timeout: opts.Timeout})
 	if err != nil {
+		return nil, fmt.Errorf("nacos %s: %w", opts.Address, err)
+	}
+	cfg := grpcnaming.Config{Addresses: addrs, Namespace: namespace, Timeout: opts.Timeout}
+	if login != nil {
+		cfg.Auth = login
+	}
+	c, err := grpcnaming.New(cfg)
+	if err != nil {
+		if login != nil {
+			login.Close()
+		}
 		return nil, fmt.Errorf("%s", secrets.scrub(err.Error()))
 	}
-	return &GRPCRegistrar{client: c, address: opts.Address, timeout: opts.Timeout, secrets: secrets}, nil
+	return &GRPCRegistrar{client: c, login: login, address: opts.Address, timeout: opts.Timeout, secrets: secrets}, nil
 }
 
 // Register registers inst as an ephemeral instance of this connection, waiting up to the
@@ -73,4 +85,10 @@ func (r *GRPCRegistrar) Deregister(inst Instance) error {
 }
 
 // Close closes the connection: the server drops every instance it registered.
-func (r *GRPCRegistrar) Close() error { return r.client.Close() }
+func (r *GRPCRegistrar) Close() error {
+	err := r.client.Close()
+	if r.login != nil {
+		r.login.Close()
+	}
+	return err
+}

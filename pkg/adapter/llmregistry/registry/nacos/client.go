@@ -400,6 +400,43 @@ func (c *Client) dropToken() {
 	c.tokenMu.Unlock()
 }
 
+// Token returns an access token for requests this client does not make itself (the gRPC
+// transport's): the current one, or a fresh login at the servers in turn when there is none or
+// it is about to expire. Without a username it is "".
+func (c *Client) Token(ctx context.Context) (string, error) {
+	if c.username == "" {
+		return "", nil
+	}
+	if c.ctx.Err() != nil {
+		return "", errClosed
+	}
+	first := int(c.preferred.Load())
+	var errs []error
+	for i := range c.servers {
+		idx := (first + i) % len(c.servers)
+		token, err := c.accessToken(ctx, c.servers[idx])
+		if err == nil {
+			c.preferred.Store(int32(idx))
+			return token, nil
+		}
+		if ctx.Err() != nil || c.ctx.Err() != nil {
+			return "", c.canceled(ctx, err)
+		}
+		errs = append(errs, err)
+	}
+	return "", errors.Join(errs...)
+}
+
+// Refused tells the client a server refused token: if it is still the current one, the next
+// Token logs in again.
+func (c *Client) Refused(token string) {
+	c.tokenMu.Lock()
+	defer c.tokenMu.Unlock()
+	if c.token == token {
+		c.token = ""
+	}
+}
+
 // login posts the username and password to the server's login API and returns the token and
 // its lifetime. Newer servers serve /v1/auth/login, older ones /v1/auth/users/login only.
 func (c *Client) login(ctx context.Context, srv Server) (string, time.Duration, error) {

@@ -30,6 +30,8 @@ type grpcSource struct {
 	grpc  string // the gRPC addresses, for errors
 	dial  func(ctx context.Context, addr string) error
 	newFn func(grpcnaming.Config) (namingClient, error)
+	// login logs in over the HTTP API for the gRPC client when a username is set; nil otherwise.
+	login *Client
 
 	mu     sync.Mutex // guards the fields below; never held across a client call
 	client namingClient
@@ -51,19 +53,26 @@ func newGRPCSource(s Settings, _ registry.Env) (base.Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nacos registry %q: %w", s.Name, err)
 	}
-	return &grpcSource{
+	g := &grpcSource{
 		s:     s,
-		cfg:   grpcnaming.Config{Addresses: addrs, Namespace: s.Namespace, Timeout: s.Timeout, Username: s.Username, Password: s.Password},
+		cfg:   grpcnaming.Config{Addresses: addrs, Namespace: s.Namespace, Timeout: s.Timeout},
 		grpc:  strings.Join(grpcAddrs, ","),
 		dial:  dialTCP,
 		newFn: func(c grpcnaming.Config) (namingClient, error) { return grpcnaming.New(c) },
 		subs:  map[string]*pushGuard{},
-	}, nil
+	}
+	if g.login, err = LoginClient(s.ClientOptions()); err != nil {
+		return nil, fmt.Errorf("nacos registry %q: %w", s.Name, err)
+	}
+	if g.login != nil {
+		g.cfg.Auth = g.login
+	}
+	return g, nil
 }
 
-// GRPCAddresses returns the servers' HTTP host:port (what grpcnaming.Config takes; login goes
-// there) and their gRPC host:port (+1000). The gRPC client logs in over plain HTTP at /nacos, so
-// other schemes and paths are refused.
+// GRPCAddresses returns the servers' HTTP host:port (what grpcnaming.Config takes) and their
+// gRPC host:port (+1000). The gRPC connection is plaintext on the same host, so an https
+// address or another context path than /nacos is refused rather than half honoured.
 func GRPCAddresses(servers []Server) (httpAddrs, grpcAddrs []string, err error) {
 	for _, sv := range servers {
 		if sv.Scheme != "http" || sv.ContextPath != defaultContextPath {
@@ -219,6 +228,18 @@ func (g *grpcSource) Close() {
 	if c != nil {
 		_ = c.Close()
 	}
+	if g.login != nil {
+		g.login.Close()
+	}
+}
+
+// LoginClient is the HTTP client a gRPC client logs in through (its TokenSource), or nil when
+// o has no username. It contacts no server until a token is asked for.
+func LoginClient(o ClientOptions) (*Client, error) {
+	if o.Username == "" {
+		return nil, nil
+	}
+	return NewClient(o)
 }
 
 // pushGuard stops a subscription's pushes for good: a delivery already picked by the client may

@@ -34,15 +34,15 @@ const PortOffset = 1000
 
 // Config says which Nacos to talk to and how.
 type Config struct {
-	// Addresses are the servers' HTTP addresses, "host:port" (8848 by default on Nacos). Login
-	// goes there; naming goes to the gRPC port, port + 1000.
+	// Addresses are the servers' HTTP addresses, "host:port" (8848 by default on Nacos); naming
+	// goes to the gRPC port, port + 1000.
 	Addresses []string
 	// Namespace is the namespace id; empty is the public namespace.
 	Namespace string
 	// Timeout bounds every call, and every attempt to connect. Required.
 	Timeout time.Duration
-	// Username and Password log in to a Nacos with auth on. Empty Username: no login.
-	Username, Password string
+	// Auth, for a Nacos with auth on, gives the token every request carries; nil: none.
+	Auth TokenSource
 }
 
 // Client is a Nacos naming client over gRPC. Its methods are safe for concurrent use.
@@ -52,12 +52,11 @@ type Client struct {
 	timeout     time.Duration
 	servers     []server
 	nextServer  int // the server to try next; used by New, then by supervise only
-	login       *login
+	auth        TokenSource // nil: no login
 	current     atomic.Pointer[conn] // nil while not connected
 	lastAnswer  atomic.Int64         // unix nanoseconds of the last answer on the current connection
 	cancel      context.CancelFunc
 	supervised  chan struct{} // closed when the connection's supervisor has ended
-	loggedIn    chan struct{} // closed when the token renewal has ended
 
 	subscribeMu sync.Mutex // serialises Subscribe and Unsubscribe; held across requests
 	mu          sync.Mutex // guards the fields below; never held across requests
@@ -69,28 +68,24 @@ type Client struct {
 	delivered   chan struct{} // closed when the delivery goroutine has ended
 }
 
-// New connects to Nacos. It logs in first when a username is set and fails if that is refused.
-// A server that cannot be reached is no error: New returns after one attempt per server and the
+// New connects to Nacos. With cfg.Auth it gets a token first and fails if that is refused. A
+// server that cannot be reached is no error: New returns after one attempt per server and the
 // client keeps trying in the background, so calls fail until it is connected.
 func New(cfg Config) (*Client, error) {
 	c, err := newClient(cfg)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	c.cancel = cancel
-	if c.login.username != "" {
-		if err := c.login.logIn(ctx); err != nil {
-			cancel()
+	if c.auth != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+		_, err := c.auth.Token(ctx)
+		cancel()
+		if err != nil {
 			return nil, fmt.Errorf("nacos %s: %w", c.addr, err)
 		}
-		go func() {
-			defer close(c.loggedIn)
-			c.login.keepFresh(ctx)
-		}()
-	} else {
-		close(c.loggedIn)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
 	first, _ := c.connectAny(ctx) // no server yet: supervise keeps trying
 	c.current.Store(first)
 	go c.supervise(ctx, first)
@@ -113,9 +108,8 @@ func newClient(cfg Config) (*Client, error) {
 		namespaceID: cfg.Namespace,
 		timeout:     cfg.Timeout,
 		servers:     servers,
-		login:       newLogin(servers, cfg.Username, cfg.Password, cfg.Timeout),
+		auth:        cfg.Auth,
 		supervised:  make(chan struct{}),
-		loggedIn:    make(chan struct{}),
 		subs:        map[string]*subscription{},
 		registered:  map[string]registry.Instance{},
 		wake:        make(chan struct{}, 1),
@@ -172,7 +166,6 @@ func (c *Client) Close() error {
 	}
 	c.cancel() // the supervisor closes the connection as it ends
 	<-c.supervised
-	<-c.loggedIn
 	<-c.delivered
 	return nil
 }

@@ -201,34 +201,6 @@ func storeName(s rnacos.Store) string {
 	return "store kept"
 }
 
-func TestAuth(t *testing.T) {
-	t.Parallel()
-	const user, password = "pixiu", "s3cret-Passw0rd"
-	srv := startServer(t, rnacos.Options{Username: user, Password: password})
-	c := connect(t, srv.Addr(), Config{Username: user, Password: password})
-	service, group := uniqueName("auth"), "pixiu-test"
-	w := newWatcher()
-	require.NoError(t, c.Subscribe(service, group, w.onChange))
-	require.NoError(t, c.Register(instance(service, group, 18089, nil)))
-	w.waitFor(t, "the instance", hasPorts(18089))
-	names, err := c.Services(group)
-	require.NoError(t, err)
-	assert.Equal(t, []string{service}, names)
-
-	_, err = New(Config{Addresses: []string{srv.Addr()}, Timeout: testTimeout, Username: user, Password: "wrong-" + password})
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), srv.Addr(), "the error names the registry")
-	assert.Contains(t, err.Error(), user)
-	assert.NotContains(t, err.Error(), password)
-	t.Logf("wrong password: %v", err)
-
-	anonymous := connect(t, srv.Addr(), Config{})
-	_, err = anonymous.Services(group)
-	require.Error(t, err, "no login, no service list")
-	assert.Contains(t, err.Error(), srv.Addr())
-	t.Logf("no login: %v", err)
-}
-
 // Calls end within the configured timeout when the server hangs, fail at once while it is down,
 // and work again when it is back; a client made while the server is down connects later.
 func TestReconnectAfterServerDown(t *testing.T) {

@@ -143,7 +143,7 @@ func (c *Client) held() ([]registry.Instance, []*subscription) {
 }
 
 // call sends req over the current connection and reads the answer into out. With a login, an
-// unauthorized answer makes it log in again and try once more.
+// unauthorized answer gets the token refused and the request sent once more with a new one.
 func (c *Client) call(req request, out answer) error {
 	cn := c.current.Load()
 	if cn == nil || !cn.alive() {
@@ -151,18 +151,31 @@ func (c *Client) call(req request, out answer) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	headers := c.login.headers()
-	err := cn.call(ctx, req, headers, out)
+	err := c.callWithToken(ctx, cn, req, out)
+	if c.auth != nil && isUnauthorized(err) {
+		err = c.callWithToken(ctx, cn, req, out)
+	}
 	if err == nil {
 		c.lastAnswer.Store(time.Now().UnixNano())
 	}
-	if c.login.username == "" || !isUnauthorized(err) {
+	return err
+}
+
+// callWithToken makes one call carrying the current token, if any; a refused token is handed
+// back to the token source.
+func (c *Client) callWithToken(ctx context.Context, cn *conn, req request, out answer) error {
+	if c.auth == nil {
+		return cn.call(ctx, req, nil, out)
+	}
+	token, err := c.auth.Token(ctx)
+	if err != nil {
 		return err
 	}
-	if lerr := c.login.renew(ctx, headers); lerr != nil {
-		return fmt.Errorf("%w; %w", err, lerr)
+	err = cn.call(ctx, req, tokenHeaders(token), out)
+	if isUnauthorized(err) {
+		c.auth.Refused(token)
 	}
-	return cn.call(ctx, req, c.login.headers(), out)
+	return err
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -1,10 +1,6 @@
 package grpcnaming
 
 import (
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -45,27 +41,6 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	assert.ErrorContains(t, err, "timeout must be positive")
 	_, err = New(Config{Addresses: []string{"127.0.0.1"}, Timeout: time.Second})
 	assert.ErrorContains(t, err, `nacos address "127.0.0.1"`)
-}
-
-// A refused login names the registry and the user, never the password, even when the server
-// echoes it.
-func TestLoginRefused(t *testing.T) {
-	const password = "hunter2-secret"
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		assert.Equal(t, "/nacos/v1/auth/users/login", r.URL.Path)
-		assert.Contains(t, string(body), "username=pixiu")
-		w.WriteHeader(http.StatusForbidden)
-		_, _ = w.Write([]byte("bad credentials: " + password))
-	}))
-	defer srv.Close()
-	addr := strings.TrimPrefix(srv.URL, "http://")
-
-	_, err := New(Config{Addresses: []string{addr}, Timeout: time.Second, Username: "pixiu", Password: password})
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), addr)
-	assert.Contains(t, err.Error(), `user "pixiu"`)
-	assert.NotContains(t, err.Error(), password)
 }
 
 // Lists that arrive while a callback runs are coalesced into the latest one; a subscription

@@ -3,7 +3,6 @@ package grpcnaming
 import (
 	"encoding/json"
 	"testing"
-	"time"
 
 	nacospb "github.com/nacos-group/nacos-sdk-go/v2/api/grpc"
 	"github.com/nacos-group/nacos-sdk-go/v2/model"
@@ -167,22 +166,4 @@ func TestReceiveOrdersLists(t *testing.T) {
 	assert.Equal(t, []int{1, 2}, pending(), "a grouped name, sorted by address")
 	c.receive(model.Service{Name: "other", GroupName: "g", LastRefTime: 13})
 	assert.Nil(t, pending(), "not subscribed")
-}
-
-func TestLoginAnswer(t *testing.T) {
-	token, ttl, err := parseLogin([]byte(`{"accessToken":"abc","tokenTtl":18000,"globalAdmin":true}`))
-	require.NoError(t, err)
-	assert.Equal(t, "abc", token)
-	assert.Equal(t, 5*time.Hour, ttl)
-	token, _, err = parseLogin([]byte(`{}`))
-	require.NoError(t, err)
-	assert.Empty(t, token, "a server without auth")
-	_, _, err = parseLogin([]byte(`<html>`))
-	assert.Error(t, err)
-
-	l := newLogin(nil, "u", "pw-secret", time.Second)
-	assert.Equal(t, "echo <password>", l.redact("echo pw-secret"))
-	l.token, l.ttl = "abc", 100*time.Second
-	assert.Equal(t, 90*time.Second, l.renewalDelay(), "renewed with a tenth of its life left")
-	assert.Equal(t, map[string]string{"accessToken": "abc"}, l.headers())
 }
