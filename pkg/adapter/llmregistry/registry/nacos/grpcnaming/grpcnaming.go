@@ -51,8 +51,8 @@ type Client struct {
 	namespaceID string
 	timeout     time.Duration
 	servers     []server
-	nextServer  int // the server to try next; used by New, then by supervise only
-	auth        TokenSource // nil: no login
+	nextServer  int                  // the server to try next; used by New, then by supervise only
+	auth        TokenSource          // nil: no login
 	current     atomic.Pointer[conn] // nil while not connected
 	lastAnswer  atomic.Int64         // unix nanoseconds of the last answer on the current connection
 	cancel      context.CancelFunc
